@@ -1,0 +1,134 @@
+"""The ``vendiscope`` command line: score, embed, app."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from explorer.vendi import DEFAULT_ORDERS, order_label, parse_orders
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from explorer.arrays import load_array
+    from explorer.vendi import vendi_scores
+
+    x = load_array(args.input, key=args.key, column=args.column, mmap=True)
+    result = vendi_scores(x, q=parse_orders(args.q), kernel=args.kernel, rtol=args.rtol)
+    out = result.to_dict()
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"n={out['n']}  kernel={out['kernel']}  method={out['method']}  rank={out['rank']}  "
+              f"eigenvalue rtol={out['eigenvalue_rtol']:.1e} ({out['eigenvalues_dropped']} dropped)")
+        for q, v in out["scores"].items():
+            print(f"  VS_{q:<4} {v:12.6f}")
+    return 0
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from explorer.datasets import load_dataset
+    from explorer.embedders import resolve_embedder
+    from explorer.embedding import embed_dataset, write_embeddings
+
+    dataset = load_dataset(args.source)
+    embedder, notice = resolve_embedder(args.model, pretrained=args.pretrained, device=args.device)
+    if notice and args.model != "auto":
+        print(f"error: {notice.split('. Using')[0]}. Pass --model auto to fall back, or choose "
+              "--model efficientnet-lite0 or pixels.", file=sys.stderr)
+        return 2
+    if notice:
+        print(f"notice: {notice}", file=sys.stderr)
+    bar = tqdm(total=0, unit="item", file=sys.stderr, disable=args.quiet)
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.total, bar.n = total, done
+        bar.set_description(message)
+        bar.refresh()
+
+    result = embed_dataset(dataset, embedder, cache_dir=args.cache_dir, batch_size=args.batch_size,
+                           progress=progress)
+    bar.close()
+    out = write_embeddings(result, args.out)
+    summary = result.summary()
+    print(f"embedded {summary['embedded']} items ({summary['from_cache']} from cache, "
+          f"{summary['computed']} computed at {summary['items_per_second'] or 0:.1f} items/s) with "
+          f"{summary['embedder']} -> {out}", file=sys.stderr)
+    if len(result.skipped):
+        print(f"skipped {len(result.skipped)} item(s), see {out / 'skipped.csv'}:", file=sys.stderr)
+        for row in result.skipped.head(20).itertuples(index=False):
+            print(f"  {row.id}: {row.reason}", file=sys.stderr)
+    return 0
+
+
+def app_script() -> Path:
+    """The Streamlit entry script, which lives beside the package in a source checkout."""
+    script = Path(__file__).resolve().parent.parent / "app.py"
+    if not script.is_file():
+        raise FileNotFoundError(f"app.py not found next to the explorer package ({script}); "
+                                "run vendiscope from a source checkout (pip install -e .)")
+    return script
+
+
+def _cmd_app(args: argparse.Namespace) -> int:
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_script()),
+           "--server.address", args.host, "--server.port", str(args.port),
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    if args.paths:
+        cmd += ["--", *[str(Path(p).expanduser().resolve()) for p in args.paths]]
+    print(f"Vendiscope at http://{args.host}:{args.port}", file=sys.stderr)
+    return subprocess.call(cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vendiscope", description="Dataset diversity explorer.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("score", help="Vendi scores of an embeddings file or a similarity matrix")
+    p.add_argument("input", help=".npy, .npz (with --key) or .parquet (with --column)")
+    p.add_argument("--q", default=",".join(order_label(q) for q in DEFAULT_ORDERS),
+                   help="orders, comma-separated (default: %(default)s)")
+    p.add_argument("--kernel", choices=("cosine", "precomputed"), default="cosine",
+                   help="cosine on embeddings, or an n x n similarity matrix")
+    p.add_argument("--key", help="array name inside an .npz")
+    p.add_argument("--column", help="array column of a .parquet")
+    p.add_argument("--rtol", type=float, help="relative eigenvalue tolerance (default: by precision)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("embed", help="embed a dataset and write embeddings.npy + items.parquet")
+    p.add_argument("source", help="image folder, or CSV/Parquet manifest")
+    p.add_argument("--model", default="auto", help="auto, pixels, efficientnet-lite0, clip:ARCH[/TAG|@PATH]")
+    p.add_argument("--pretrained", help="open_clip pretrained tag or checkpoint path")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--cache-dir", help="cache folder (default: $VENDISCOPE_CACHE or ~/.cache/vendiscope)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_embed)
+
+    p = sub.add_parser("app", help="launch the app (default: the bundled sample data)")
+    p.add_argument("paths", nargs="*", help="datasets to open")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=_cmd_app)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Datasets as one items table: an image folder or a CSV/Parquet manifest in, a DataFrame out.
+
+Every item has a stable ``id`` (its path relative to the dataset root, or a hash of its text), a
+``kind`` ("image" or "text"), a ``set`` (which collection it belongs to, e.g. real data or one
+model's samples) and a ``label`` where known; any other manifest column is kept as metadata.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from explorer.images import IMAGE_EXTENSIONS
+
+PATH_COLUMNS = ("path", "image", "image_path", "filepath", "file", "filename")
+TEXT_COLUMNS = ("text", "caption", "output", "generation", "completion")
+MANIFEST_NAMES = ("manifest.csv", "manifest.parquet")
+
+
+@dataclass
+class Dataset:
+    """An items table plus where it came from. ``packs`` are shipped precomputed embeddings."""
+
+    items: pd.DataFrame
+    name: str
+    source: str
+    root: Path | None = None
+    packs: list[Path] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def sets(self) -> list[str]:
+        return sorted(self.items["set"].astype(str).unique())
+
+    def select_sets(self, sets: list[str]) -> "Dataset":
+        mask = self.items["set"].astype(str).isin(sets)
+        return Dataset(self.items[mask].reset_index(drop=True), self.name, self.source, self.root, self.packs)
+
+
+def sample_data_dir() -> Path:
+    """The bundled sample dataset (handwritten digits and model samples)."""
+    return Path(__file__).resolve().parent.parent / "sample_data" / "digits"
+
+
+def _unique_ids(ids: pd.Series) -> pd.Series:
+    """Suffix repeated ids with #2, #3... so duplicates in a manifest stay addressable."""
+    counts = ids.groupby(ids).cumcount()
+    return ids.where(counts == 0, ids + "#" + (counts + 1).astype(str))
+
+
+def _packs(root: Path) -> list[Path]:
+    folder = root / "embeddings"
+    return sorted(folder.glob("*.npz")) if folder.is_dir() else []
+
+
+def load_image_folder(root: str | os.PathLike, *, set_name: str | None = None) -> Dataset:
+    """Every image under ``root`` (recursive); the first sub-folder name is the label.
+
+    >>> ds = load_image_folder(sample_data_dir() / "real")
+    >>> len(ds), ds.items["label"].nunique()
+    (1797, 10)
+    """
+    root = Path(root).expanduser().resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"not a folder: {root}")
+    rows = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for fname in sorted(filenames):
+            if fname.startswith(".") or Path(fname).suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            rel = (Path(dirpath) / fname).relative_to(root)
+            rows.append({"id": rel.as_posix(), "path": str(root / rel),
+                         "label": rel.parts[0] if len(rel.parts) > 1 else None})
+    if not rows:
+        raise ValueError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found under {root}")
+    items = pd.DataFrame(rows)
+    items.insert(1, "kind", "image")
+    items["set"] = set_name or root.name
+    return Dataset(items, root.name, str(root), root, _packs(root))
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if suffix in (".jsonl", ".ndjson"):
+        return pd.read_json(path, lines=True, dtype=False)
+    raise ValueError(f"unsupported manifest format {suffix!r}: use .csv, .parquet or .jsonl")
+
+
+def load_manifest(
+    path: str | os.PathLike, *, path_column: str | None = None, text_column: str | None = None
+) -> Dataset:
+    """A CSV/Parquet/JSONL table with a path column (images, relative to the manifest) or a text
+    column; ``set``, ``label`` and ``id`` columns are used when present.
+
+    >>> ds = load_manifest(sample_data_dir() / "manifest.csv")
+    >>> "real" in ds.sets
+    True
+    """
+    path = Path(path).expanduser().resolve()
+    table = _read_table(path).reset_index(drop=True)
+    if table.empty:
+        raise ValueError(f"manifest {path} has no rows")
+    cols = {c.lower(): c for c in table.columns}
+    path_column = path_column or next((cols[c] for c in PATH_COLUMNS if c in cols), None)
+    text_column = text_column or next((cols[c] for c in TEXT_COLUMNS if c in cols), None)
+    items = table.copy()
+    if path_column is not None:
+        rel = table[path_column].astype(str)
+        items["path"] = [str((path.parent / p).resolve()) if p else "" for p in rel]
+        items["kind"] = "image"
+        ids = table[cols["id"]].astype(str) if "id" in cols else rel.str.replace("\\", "/")
+    elif text_column is not None:
+        items["text"] = table[text_column].fillna("").astype(str)
+        items["kind"] = "text"
+        ids = table[cols["id"]].astype(str) if "id" in cols else items["text"].map(
+            lambda t: "t:" + hashlib.sha1(t.encode()).hexdigest()[:16])
+    else:
+        raise ValueError(
+            f"manifest {path.name} needs a path column ({', '.join(PATH_COLUMNS)}) "
+            f"or a text column ({', '.join(TEXT_COLUMNS)}); it has {list(table.columns)}")
+    items["id"] = _unique_ids(ids.reset_index(drop=True))
+    items["set"] = table[cols["set"]].astype(str) if "set" in cols else path.parent.name
+    items["label"] = table[cols["label"]].astype(str) if "label" in cols else None
+    front = ["id", "kind", "path" if path_column is not None else "text", "set", "label"]
+    items = items[front + [c for c in items.columns if c not in front and c != cols.get("id")]]
+    return Dataset(items, path.parent.name, str(path), path.parent, _packs(path.parent))
+
+
+def load_dataset(source: str | os.PathLike) -> Dataset:
+    """Open an image folder or a manifest; a folder holding ``manifest.csv`` uses the manifest.
+
+    >>> load_dataset(sample_data_dir()).name
+    'digits'
+    """
+    source = Path(source).expanduser()
+    if source.is_dir():
+        for name in MANIFEST_NAMES:
+            if (source / name).is_file():
+                return load_manifest(source / name)
+        return load_image_folder(source)
+    if source.is_file():
+        return load_manifest(source)
+    raise FileNotFoundError(f"no such file or folder: {source}")

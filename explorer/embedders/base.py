@@ -1,0 +1,89 @@
+"""What every embedder provides, and device selection."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` picks cuda, then mps, then cpu; anything else is returned as given.
+
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class Embedder:
+    """Maps items to vectors. Subclasses set ``name``/``modality`` and implement the hooks.
+
+    ``cache_key`` identifies weights and preprocessing without loading the model, so cached
+    embeddings are found without importing torch. ``preprocess`` runs per item on the CPU (it may
+    run in worker processes); ``encode`` runs on a stacked batch.
+    """
+
+    name: str = ""
+    modality: str = "image"
+    default_batch_size: int = 64
+
+    def cache_key(self) -> str:
+        raise NotImplementedError
+
+    def preprocess(self, item: Image.Image | str):
+        raise NotImplementedError
+
+    def encode(self, batch) -> np.ndarray:
+        raise NotImplementedError
+
+    def collate(self, items: list):
+        """Stack preprocessed items into one batch."""
+        first = items[0]
+        if isinstance(first, np.ndarray):
+            return np.stack(items)
+        if isinstance(first, str):
+            return list(items)
+        import torch
+
+        return torch.stack(items)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class TorchImageEmbedder(Embedder):
+    """A torch image model run in inference mode, with autocast on CUDA."""
+
+    def __init__(self, *, device: str = "auto") -> None:
+        self.device = device
+        self._model = None
+
+    def _load(self):  # returns an eval-mode module mapping (b, 3, h, w) to (b, d)
+        raise NotImplementedError
+
+    @property
+    def model(self):
+        if self._model is None:
+            self.device = resolve_device(self.device)
+            self._model = self._load().to(self.device).eval()
+        return self._model
+
+    def encode(self, batch) -> np.ndarray:
+        import torch
+
+        model = self.model
+        x = batch.to(self.device, non_blocking=True)
+        with torch.inference_mode():
+            if self.device.startswith("cuda"):
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    out = model(x)
+            else:
+                out = model(x)
+        return out.float().cpu().numpy()

@@ -1,0 +1,197 @@
+"""Embed a dataset: cached vectors are reused, new items are decoded, embedded and cached in
+chunks, broken items are skipped with a reason.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from explorer.datasets import Dataset
+from explorer.embedders import Embedder
+from explorer.embedding_store import EmbeddingStore
+from explorer.images import ImageError, load_image
+from explorer.storage import atomic_write_bytes, file_digest
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class EmbeddingResult:
+    """Vectors for the items that could be embedded, aligned row for row with ``items``."""
+
+    embeddings: np.ndarray
+    items: pd.DataFrame
+    skipped: pd.DataFrame
+    embedder: str
+    embedder_key: str
+    n_cached: int
+    n_computed: int
+    seconds: float
+
+    def summary(self) -> dict:
+        return {
+            "embedder": self.embedder, "embedder_key": self.embedder_key,
+            "embedded": int(len(self.items)), "skipped": int(len(self.skipped)),
+            "from_cache": self.n_cached, "computed": self.n_computed,
+            "dim": int(self.embeddings.shape[1]) if self.embeddings.ndim == 2 else 0,
+            "seconds": round(self.seconds, 3),
+            "items_per_second": round(self.n_computed / self.seconds, 1) if self.seconds > 0 else None,
+        }
+
+
+def item_digest(row: dict) -> str:
+    """SHA-1 of an item's content: the file bytes for images, the UTF-8 text for texts."""
+    if row["kind"] == "text":
+        return hashlib.sha1(("text\x00" + str(row["text"])).encode()).hexdigest()
+    return file_digest(row["path"])
+
+
+def _digests(items: pd.DataFrame) -> tuple[list[str | None], dict[int, str]]:
+    digests: list[str | None] = []
+    reasons: dict[int, str] = {}
+    for i, row in enumerate(items.to_dict("records")):
+        try:
+            digests.append(item_digest(row))
+        except OSError as err:
+            digests.append(None)
+            path = Path(row["path"])
+            reasons[i] = "file not found (dangling symlink)" if path.is_symlink() and not path.exists() else (
+                f"file not readable: {err.strerror or err}")
+    return digests, reasons
+
+
+def _decode(row: dict, embedder: Embedder):
+    if row["kind"] == "text":
+        if not str(row["text"]).strip():
+            raise ImageError("empty text")
+        return embedder.preprocess(str(row["text"]))
+    return embedder.preprocess(load_image(row["path"]))
+
+
+def embed_dataset(
+    dataset: Dataset,
+    embedder: Embedder,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int | None = None,
+    chunk_size: int = 2048,
+    progress: Progress | None = None,
+) -> EmbeddingResult:
+    """Embed every item of ``dataset`` with ``embedder``, reusing and filling the disk cache.
+
+    >>> from explorer.datasets import load_image_folder, sample_data_dir
+    >>> from explorer.embedders import get_embedder
+    >>> ds = load_image_folder(sample_data_dir() / "real").items.head(3)
+    >>> r = embed_dataset(Dataset(ds, "d", "d"), get_embedder("pixels"))
+    >>> r.embeddings.shape
+    (3, 3072)
+    """
+    start = time.perf_counter()
+    items = dataset.items.reset_index(drop=True)
+    kinds = set(items["kind"]) if len(items) else set()
+    if kinds - {embedder.modality}:
+        raise ValueError(f"{embedder.name} embeds {embedder.modality}s, but this dataset holds "
+                         f"{', '.join(sorted(kinds))} items; choose an embedder for them")
+    store = EmbeddingStore(embedder.cache_key(), root=cache_dir)
+    for pack in dataset.packs:
+        store.import_pack(pack)
+    report = progress or (lambda done, total, message: None)
+    report(0, len(items), "hashing items")
+    digests, reasons = _digests(items)
+
+    known = [d for d in digests if d is not None]
+    index = store._load_index()
+    cached = {d for d in known if d in index}
+    todo: dict[str, int] = {}
+    for i, d in enumerate(digests):
+        if d is not None and d not in cached and d not in todo:
+            todo[d] = i
+    n_cached = sum(d in cached for d in digests if d is not None)
+
+    batch_size = batch_size or embedder.default_batch_size
+    failed: dict[str, str] = {}
+    chunk_digests: list[str] = []
+    chunk_vectors: list[np.ndarray] = []
+    pending: list[tuple[str, object]] = []
+    done = 0
+
+    def run_batch() -> None:
+        vectors = embedder.encode(embedder.collate([x for _, x in pending]))
+        chunk_digests.extend(d for d, _ in pending)
+        chunk_vectors.append(np.asarray(vectors, dtype=np.float32))
+        pending.clear()
+
+    def flush_chunk() -> None:
+        if chunk_digests:
+            store.add(list(chunk_digests), np.concatenate(chunk_vectors))
+            chunk_digests.clear()
+            chunk_vectors.clear()
+
+    records = items.to_dict("records") if todo else []
+    for digest, i in todo.items():
+        try:
+            pending.append((digest, _decode(records[i], embedder)))
+        except ImageError as err:
+            failed[digest] = str(err)
+        if len(pending) >= batch_size:
+            run_batch()
+            if len(chunk_digests) >= chunk_size:
+                flush_chunk()
+        done += 1
+        if done % max(1, batch_size // 4) == 0 or done == len(todo):
+            report(done, len(todo), f"embedding with {embedder.name}")
+    if pending:
+        run_batch()
+    flush_chunk()
+
+    keep = []
+    for i, d in enumerate(digests):
+        if d is None:
+            continue
+        if d in failed:
+            reasons[i] = failed[d]
+        else:
+            keep.append(i)
+    kept_digests = [digests[i] for i in keep]
+    found, vectors = store.lookup(kept_digests)
+    if not found.all():  # cannot happen unless the cache folder was removed underneath us
+        raise RuntimeError("embedding cache lost rows during this run")
+    dim = vectors.shape[1] if vectors is not None else 0
+    skipped = items.loc[sorted(reasons), [c for c in ("id", "path", "text") if c in items.columns]].copy()
+    skipped["reason"] = [reasons[i] for i in sorted(reasons)]
+    return EmbeddingResult(
+        embeddings=vectors if vectors is not None else np.zeros((0, dim), np.float32),
+        items=items.iloc[keep].assign(digest=kept_digests).reset_index(drop=True),
+        skipped=skipped.reset_index(drop=True),
+        embedder=embedder.name,
+        embedder_key=embedder.cache_key(),
+        n_cached=n_cached,
+        n_computed=len(todo) - len(failed),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def write_embeddings(result: EmbeddingResult, out_dir: str | os.PathLike) -> Path:
+    """Write ``embeddings.npy``, ``items.parquet`` (row i describes embedding i), ``skipped.csv``
+    and ``summary.json`` into ``out_dir``, each atomically."""
+    import io
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.save(buf, result.embeddings.astype(np.float32), allow_pickle=False)
+    atomic_write_bytes(out / "embeddings.npy", buf.getvalue())
+    buf = io.BytesIO()
+    result.items.to_parquet(buf, index=False)
+    atomic_write_bytes(out / "items.parquet", buf.getvalue())
+    atomic_write_bytes(out / "skipped.csv", result.skipped.to_csv(index=False).encode())
+    atomic_write_bytes(out / "summary.json", (json.dumps(result.summary(), indent=2) + "\n").encode())
+    return out

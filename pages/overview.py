@@ -1,0 +1,134 @@
+"""Overview: per-set Vendi scores and a UMAP map of the chosen dataset."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from explorer.analysis import group_scores, score_columns
+from explorer.datasets import load_dataset, sample_data_dir
+from explorer.embedders import CHOICES, resolve_embedder
+from explorer.embedding import embed_dataset
+from explorer.projection import umap_project
+from explorer.vendi import DEFAULT_ORDERS, order_label
+
+SAMPLE = "Sample: handwritten digits + model samples"
+OTHER = "Another path…"
+
+
+@st.cache_resource(show_spinner=False)
+def cached_dataset(source: str):
+    return load_dataset(source)
+
+
+@st.cache_resource(show_spinner=False)
+def cached_embedder(name: str):
+    return resolve_embedder(name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def cached_embeddings(source: str, embedder_name: str, _progress=None):
+    embedder, _ = cached_embedder(embedder_name)
+    return embed_dataset(cached_dataset(source), embedder, progress=_progress)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_projection(_embeddings: np.ndarray, key: str, _progress=None) -> np.ndarray:
+    return umap_project(_embeddings, progress=_progress)
+
+
+def pick_source() -> str | None:
+    options = [SAMPLE, *st.session_state.get("cli_sources", []), OTHER]
+    choice = st.sidebar.selectbox("Dataset", options, key="source_choice")
+    if choice == SAMPLE:
+        return str(sample_data_dir())
+    if choice == OTHER:
+        path = st.sidebar.text_input("Image folder or manifest (CSV/Parquet)", key="source_path")
+        return path.strip() or None
+    return choice
+
+
+st.title("Overview")
+source = pick_source()
+embedder_name = st.sidebar.selectbox("Embedder", CHOICES, key="embedder",
+                                     help="auto: open_clip ViT-B-32 when its weights can be had, else efficientnet-lite0")
+if not source:
+    st.info("Enter the path of an image folder or a manifest in the sidebar.")
+    st.stop()
+
+try:
+    dataset = cached_dataset(source)
+except (FileNotFoundError, ValueError) as err:
+    st.error(f"Cannot open {source}: {err}")
+    st.stop()
+
+embedder, notice = cached_embedder(embedder_name)
+if notice:
+    st.warning(notice, icon=":material/cloud_off:")
+
+with st.status(f"Preparing {dataset.name} ({len(dataset):,} items)…", expanded=False) as status:
+    bar = st.progress(0.0, text="embedding")
+
+    def on_embed(done: int, total: int, message: str) -> None:
+        bar.progress(done / total if total else 1.0, text=f"{message}: {done:,}/{total:,}")
+
+    result = cached_embeddings(source, embedder_name, _progress=on_embed)
+    bar.progress(1.0, text=f"embedded {len(result.items):,} items with {result.embedder}")
+    if len(result.items) == 0:
+        status.update(label="No item could be embedded", state="error")
+        st.dataframe(result.skipped)
+        st.stop()
+    status.write("Projecting with UMAP (cached after the first time)…")
+    coords = cached_projection(result.embeddings, result.embedder_key + dataset.source,
+                               _progress=status.write)
+    status.update(label=f"{dataset.name}: {len(result.items):,} items embedded with {result.embedder}",
+                  state="complete")
+
+if len(result.skipped):
+    with st.expander(f"{len(result.skipped)} item(s) skipped", icon=":material/warning:"):
+        st.dataframe(result.skipped, hide_index=True)
+
+items = result.items
+sets = sorted(items["set"].astype(str).unique())
+chosen = st.sidebar.multiselect("Sets", sets, default=sets, key="sets")
+if not chosen:
+    st.info("Choose at least one set.")
+    st.stop()
+mask = items["set"].astype(str).isin(chosen).to_numpy()
+
+st.subheader("Vendi scores per set")
+st.caption("Cosine kernel on the embeddings, through the d×d covariance; eigenvalues below the "
+           "stated tolerance are dropped. Scores grow with n: compare sets of equal size.")
+table = group_scores(result.embeddings[mask], items.loc[mask, "set"])
+cols = score_columns(DEFAULT_ORDERS)
+for row in table.itertuples(index=False):
+    row = row._asdict()
+    st.markdown(f"**{row['group']}** · {row['n']:,} items · rank {row['rank']}")
+    for card, q, col in zip(st.columns(len(cols)), DEFAULT_ORDERS, cols):
+        card.metric(f"VS q={order_label(q)}", f"{row[col]:.2f}")
+
+st.subheader("Map")
+color_by = st.sidebar.selectbox("Colour by", ["label", "set"], key="color_by")
+shown = items[mask]
+xy = coords[mask]
+fig = go.Figure()
+for name, index in sorted(shown.groupby(shown[color_by].astype(str)).indices.items()):
+    fig.add_trace(go.Scattergl(
+        x=xy[index, 0], y=xy[index, 1], mode="markers", name=name, marker={"size": 5, "opacity": 0.75},
+        customdata=shown["id"].to_numpy()[index], hovertemplate="%{customdata}<extra>" + name + "</extra>"))
+fig.update_layout(height=560, margin={"l": 0, "r": 0, "t": 10, "b": 0}, dragmode="lasso",
+                  legend={"title": color_by}, xaxis={"visible": False}, yaxis={"visible": False})
+event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
+                        key="overview_map", use_container_width=True)
+
+picked = [p["customdata"] for p in (event.selection.points if event else []) if "customdata" in p]
+if picked:
+    st.markdown(f"**{len(picked):,} selected** — showing up to 24")
+    view = shown.set_index("id").loc[picked[:24]].reset_index()
+else:
+    st.markdown("**A few items** — select points on the map (box or lasso) to see them here")
+    view = shown.sample(n=min(24, len(shown)), random_state=0)
+if "path" in view.columns:
+    st.image(view["path"].tolist(), caption=[f"{s} · {l}" for s, l in zip(view["set"], view["label"])], width=72)
+else:
+    st.dataframe(view[["id", "set", "label", "text"]], hide_index=True)

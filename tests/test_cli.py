@@ -1,0 +1,123 @@
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from explorer.cli import app_script, main
+from explorer.vendi import hill_number
+
+ORDERS = {"0.1": 0.1, "0.5": 0.5, "1": 1.0, "2": 2.0, "inf": math.inf}
+
+
+def run_cli(*args):
+    """The installed console script, as a user runs it."""
+    proc = subprocess.run([sys.executable, "-m", "explorer.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture
+def clusters(tmp_path, rng):
+    counts = [40, 30, 20, 10]
+    basis = np.linalg.qr(rng.normal(size=(24, 24)))[0]
+    x = np.vstack([np.tile(basis[j] * (j + 1), (m, 1)) for j, m in enumerate(counts)]).astype(np.float32)
+    path = tmp_path / "emb.npy"
+    np.save(path, x)
+    return path, np.array(counts) / sum(counts)
+
+
+def test_score_json_matches_closed_form_for_all_five_orders(clusters):
+    path, w = clusters
+    code, out, err = run_cli("score", path, "--q", "0.1,0.5,1,2,inf", "--kernel", "cosine", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["n"] == 100 and report["kernel"] == "cosine" and report["method"] == "dual"
+    assert set(report["scores"]) == set(ORDERS)
+    for key, q in ORDERS.items():
+        assert report["scores"][key] == pytest.approx(hill_number(w, q), abs=1e-6), key
+
+
+def test_score_precomputed_matrix(tmp_path, capsys):
+    n, s = 12, 0.25
+    k = np.full((n, n), s) + (1 - s) * np.eye(n)
+    np.save(tmp_path / "k.npy", k)
+    assert main(["score", str(tmp_path / "k.npy"), "--kernel", "precomputed", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "exact" and report["kernel"] == "precomputed"
+    assert report["scores"]["2"] == pytest.approx(n / (1 + (n - 1) * s * s), abs=1e-6)
+    assert report["scores"]["inf"] == pytest.approx(n / (1 + (n - 1) * s), abs=1e-6)
+
+
+def test_score_reads_npz_and_parquet(tmp_path, clusters, capsys):
+    path, w = clusters
+    x = np.load(path)
+    np.savez(tmp_path / "e.npz", ids=np.arange(len(x)), feats=x)
+    pd.DataFrame({"id": range(len(x)), "embedding": list(x)}).to_parquet(tmp_path / "e.parquet")
+    for args in (["e.npz", "--key", "feats"], ["e.parquet"]):
+        assert main(["score", str(tmp_path / args[0]), *args[1:], "--json", "--q", "1"]) == 0
+        assert json.loads(capsys.readouterr().out)["scores"]["1"] == pytest.approx(hill_number(w, 1.0), abs=1e-6)
+    assert main(["score", str(tmp_path / "e.npz"), "--json"]) == 2
+    assert "choose one with --key" in capsys.readouterr().err
+
+
+def test_score_refuses_pickles_and_bad_arrays(tmp_path, capsys):
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    assert main(["score", str(tmp_path / "obj.npy")]) == 2
+    assert "pickled data is never loaded" in capsys.readouterr().err
+    np.save(tmp_path / "nan.npy", np.array([[1.0, np.nan], [0.0, 1.0]]))
+    assert main(["score", str(tmp_path / "nan.npy")]) == 2
+    assert "NaN or inf" in capsys.readouterr().err
+    np.save(tmp_path / "v.npy", np.ones(5))
+    assert main(["score", str(tmp_path / "v.npy")]) == 2
+    assert "2-D" in capsys.readouterr().err
+    assert main(["score", str(tmp_path / "missing.npy")]) == 2
+
+
+def test_embed_writes_aligned_outputs_and_a_skip_report(tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "imgs"
+    (src / "a").mkdir(parents=True)
+    for i in range(5):
+        Image.new("L", (6, 6), i * 50).save(src / "a" / f"{i}.png")
+    (src / "a" / "broken.png").write_bytes(b"garbage")
+    out = tmp_path / "out"
+    code, _, err = run_cli("embed", src, "--model", "pixels", "--out", out, "--cache-dir", tmp_path / "c")
+    assert code == 0, err
+    x = np.load(out / "embeddings.npy", allow_pickle=False)
+    items = pd.read_parquet(out / "items.parquet")
+    assert x.shape == (5, 3072) and len(items) == 5
+    for row, vec in zip(items.itertuples(), x):
+        assert vec[0] == pytest.approx(int(row.id.split("/")[1][0]) * 50 / 255, abs=1e-6)
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert skipped["id"].tolist() == ["a/broken.png"]
+    assert "broken.png" in err and "skipped 1" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["embedded"] == 5 and summary["skipped"] == 1
+
+
+def test_embed_with_unavailable_clip_weights_is_a_clear_error(tmp_path, capsys):
+    src = tmp_path / "imgs"
+    src.mkdir()
+    code = main(["embed", str(src), "--model", "clip:ViT-B-32/laion2b_s34b_b79k", "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "no images" in capsys.readouterr().err
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(src / "x.png")
+    assert main(["embed", str(src), "--model", "ViT-B-32", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "weights unavailable" in err or "weights are unavailable" in err
+    assert "--model auto" in err
+
+
+def test_console_script_and_app_entry_exist():
+    assert app_script().name == "app.py"
+    script = Path(sys.executable).parent / "vendiscope"  # installed beside the interpreter
+    proc = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "score" in proc.stdout and "embed" in proc.stdout and "app" in proc.stdout
