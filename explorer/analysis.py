@@ -6,6 +6,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from explorer.storage import hash_key, json_memo
 from explorer.vendi import DEFAULT_ORDERS, cosine_spectrum, order_label
 
 
@@ -33,3 +34,14 @@ def group_scores(
         rows.append({"group": name, "n": len(index), "rank": spectrum.rank,
                      **{col: scores[o] for col, o in zip(score_columns(q), scores)}})
     return pd.DataFrame(rows)
+
+
+def cached_group_scores(
+    embeddings: np.ndarray, groups: Sequence, *, q: Sequence[float] = DEFAULT_ORDERS, cache_dir=None,
+) -> pd.DataFrame:
+    """:func:`group_scores`, stored on disk by a hash of the embeddings, groups and orders."""
+    groups = [str(g) for g in groups]
+    x = np.ascontiguousarray(embeddings)
+    key = hash_key("group_scores", 1, [order_label(o) for o in q], groups, str(x.dtype), x.shape, x.tobytes())
+    records = json_memo("scores", key, lambda: group_scores(x, groups, q=q).to_dict("records"), root=cache_dir)
+    return pd.DataFrame(records)

@@ -116,7 +116,8 @@ def load_manifest(
     items = table.copy()
     if path_column is not None:
         rel = table[path_column].astype(str)
-        items["path"] = [str((path.parent / p).resolve()) if p else "" for p in rel]
+        base = str(path.parent)
+        items["path"] = [os.path.normpath(os.path.join(base, p)) if p else "" for p in rel]
         items["kind"] = "image"
         ids = table[cols["id"]].astype(str) if "id" in cols else rel.str.replace("\\", "/")
     elif text_column is not None:

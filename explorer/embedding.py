@@ -18,7 +18,7 @@ from explorer.datasets import Dataset
 from explorer.embedders import Embedder
 from explorer.embedding_store import EmbeddingStore
 from explorer.images import ImageError, load_image
-from explorer.storage import atomic_write_bytes, file_digest
+from explorer.storage import atomic_write_bytes, cache_root, file_digest, load_arrays, save_arrays
 
 Progress = Callable[[int, int, str], None]
 
@@ -54,17 +54,47 @@ def item_digest(row: dict) -> str:
     return file_digest(row["path"])
 
 
-def _digests(items: pd.DataFrame) -> tuple[list[str | None], dict[int, str]]:
+def _digests(items: pd.DataFrame, *, cache_dir=None) -> tuple[list[str | None], dict[int, str]]:
+    """Content digests of all items. File digests are remembered by (path, size, mtime), so an
+    unchanged dataset is not re-read on every open."""
+    memo_path = cache_root(root=cache_dir) / "digests" / "files.npz"
+    memo: dict[str, tuple[int, int, str]] = {}
+    if memo_path.is_file():
+        try:
+            data = load_arrays(memo_path)
+            memo = {p: (int(s), int(m), str(d)) for p, s, m, d in
+                    zip(data["paths"].tolist(), data["sizes"], data["mtimes"], data["digests"].tolist())}
+        except (OSError, ValueError, KeyError):
+            memo = {}
     digests: list[str | None] = []
     reasons: dict[int, str] = {}
+    changed = False
     for i, row in enumerate(items.to_dict("records")):
-        try:
+        if row["kind"] == "text":
             digests.append(item_digest(row))
+            continue
+        path = row["path"]
+        try:
+            stat = os.stat(path)
+            hit = memo.get(path)
+            if hit is not None and hit[:2] == (stat.st_size, stat.st_mtime_ns):
+                digests.append(hit[2])
+                continue
+            digest = item_digest(row)
+            memo[path] = (stat.st_size, stat.st_mtime_ns, digest)
+            changed = True
+            digests.append(digest)
         except OSError as err:
             digests.append(None)
-            path = Path(row["path"])
-            reasons[i] = "file not found (dangling symlink)" if path.is_symlink() and not path.exists() else (
+            broken_link = Path(path).is_symlink() and not Path(path).exists()
+            reasons[i] = "file not found (dangling symlink)" if broken_link else (
                 f"file not readable: {err.strerror or err}")
+    if changed:
+        paths = list(memo)
+        save_arrays(memo_path, paths=np.array(paths, dtype=str),
+                    sizes=np.array([memo[p][0] for p in paths], np.int64),
+                    mtimes=np.array([memo[p][1] for p in paths], np.int64),
+                    digests=np.array([memo[p][2] for p in paths], dtype="U40"))
     return digests, reasons
 
 
@@ -105,11 +135,9 @@ def embed_dataset(
         store.import_pack(pack)
     report = progress or (lambda done, total, message: None)
     report(0, len(items), "hashing items")
-    digests, reasons = _digests(items)
+    digests, reasons = _digests(items, cache_dir=cache_dir)
 
-    known = [d for d in digests if d is not None]
-    index = store._load_index()
-    cached = {d for d in known if d in index}
+    cached = store.contains([d for d in digests if d is not None])
     todo: dict[str, int] = {}
     for i, d in enumerate(digests):
         if d is not None and d not in cached and d not in todo:

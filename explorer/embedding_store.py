@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.storage import cache_root, hash_key, load_arrays, save_arrays
+from explorer.storage import atomic_write_bytes, cache_root, hash_key, load_arrays, save_arrays
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,11 @@ class EmbeddingStore:
     def __len__(self) -> int:
         return len(self._load_index())
 
+    def contains(self, digests: list[str]) -> set[str]:
+        """The subset of ``digests`` that the store holds."""
+        index = self._load_index()
+        return {d for d in digests if d in index}
+
     def lookup(self, digests: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """A found-mask over ``digests`` and the vectors of the found ones, in order."""
         index = self._load_index()
@@ -100,10 +105,16 @@ class EmbeddingStore:
     def import_pack(self, path: str | os.PathLike) -> int:
         """Add a shipped pack (``embedder_key``, ``digests``, ``vectors``) if it is for this
         embedder; returns the number of rows imported (0 when it is for another one)."""
+        path = Path(path)
+        stat = path.stat()
+        marker = self.dir / "imported" / hash_key(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if marker.exists():  # already in the store: skip re-reading and re-hashing the pack
+            return 0
         data = load_arrays(path)
         if str(data["embedder_key"]) != self.embedder_key:
             return 0
         self.add(list(data["digests"].astype("U40")), data["vectors"].astype(np.float32))
+        atomic_write_bytes(marker, b"")
         return len(data["digests"])
 
 

@@ -90,3 +90,17 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Load an ``.npz`` written by :func:`save_arrays`; never unpickles."""
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
+
+
+def json_memo(kind: str, key: str, compute, *, root: str | os.PathLike | None = None):
+    """Return ``compute()``'s JSON-serialisable result, stored under ``kind/key.json`` so that a
+    new process gets it without recomputing."""
+    path = cache_root(root=root) / kind / f"{key}.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass  # unreadable entry: recompute and overwrite it
+    value = compute()
+    atomic_write_bytes(path, json.dumps(value).encode())
+    return value

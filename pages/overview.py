@@ -1,11 +1,10 @@
 """Overview: per-set Vendi scores and a UMAP map of the chosen dataset."""
 from __future__ import annotations
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer.analysis import group_scores, score_columns
+from explorer.analysis import cached_group_scores, score_columns
 from explorer.datasets import load_dataset, sample_data_dir
 from explorer.embedders import CHOICES, resolve_embedder
 from explorer.embedding import embed_dataset
@@ -26,15 +25,20 @@ def cached_embedder(name: str):
     return resolve_embedder(name)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def cached_embeddings(source: str, embedder_name: str, _progress=None):
-    embedder, _ = cached_embedder(embedder_name)
-    return embed_dataset(cached_dataset(source), embedder, progress=_progress)
+@st.cache_resource(show_spinner=False)
+def results_memo() -> dict:
+    """Per-process memo of heavy results. A plain dict rather than st.cache_data, because the
+    computations report progress into page elements, which Streamlit's caches cannot replay."""
+    return {}
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def cached_projection(_embeddings: np.ndarray, key: str, _progress=None) -> np.ndarray:
-    return umap_project(_embeddings, progress=_progress)
+def memoized(key: tuple, compute):
+    memo = results_memo()
+    if key not in memo:
+        if len(memo) >= 16:
+            memo.pop(next(iter(memo)))
+        memo[key] = compute()
+    return memo[key]
 
 
 def pick_source() -> str | None:
@@ -72,15 +76,16 @@ with st.status(f"Preparing {dataset.name} ({len(dataset):,} items)…", expanded
     def on_embed(done: int, total: int, message: str) -> None:
         bar.progress(done / total if total else 1.0, text=f"{message}: {done:,}/{total:,}")
 
-    result = cached_embeddings(source, embedder_name, _progress=on_embed)
+    result = memoized(("embed", source, embedder.cache_key()),
+                      lambda: embed_dataset(dataset, embedder, progress=on_embed))
     bar.progress(1.0, text=f"embedded {len(result.items):,} items with {result.embedder}")
     if len(result.items) == 0:
         status.update(label="No item could be embedded", state="error")
         st.dataframe(result.skipped)
         st.stop()
     status.write("Projecting with UMAP (cached after the first time)…")
-    coords = cached_projection(result.embeddings, result.embedder_key + dataset.source,
-                               _progress=status.write)
+    coords = memoized(("umap", source, embedder.cache_key()),
+                      lambda: umap_project(result.embeddings, progress=status.write))
     status.update(label=f"{dataset.name}: {len(result.items):,} items embedded with {result.embedder}",
                   state="complete")
 
@@ -99,10 +104,10 @@ mask = items["set"].astype(str).isin(chosen).to_numpy()
 st.subheader("Vendi scores per set")
 st.caption("Cosine kernel on the embeddings, through the d×d covariance; eigenvalues below the "
            "stated tolerance are dropped. Scores grow with n: compare sets of equal size.")
-table = group_scores(result.embeddings[mask], items.loc[mask, "set"])
+table = memoized(("scores", source, embedder.cache_key(), tuple(chosen)),
+                 lambda: cached_group_scores(result.embeddings[mask], items.loc[mask, "set"]))
 cols = score_columns(DEFAULT_ORDERS)
-for row in table.itertuples(index=False):
-    row = row._asdict()
+for row in table.to_dict("records"):
     st.markdown(f"**{row['group']}** · {row['n']:,} items · rank {row['rank']}")
     for card, q, col in zip(st.columns(len(cols)), DEFAULT_ORDERS, cols):
         card.metric(f"VS q={order_label(q)}", f"{row[col]:.2f}")
@@ -119,16 +124,16 @@ for name, index in sorted(shown.groupby(shown[color_by].astype(str)).indices.ite
 fig.update_layout(height=560, margin={"l": 0, "r": 0, "t": 10, "b": 0}, dragmode="lasso",
                   legend={"title": color_by}, xaxis={"visible": False}, yaxis={"visible": False})
 event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
-                        key="overview_map", use_container_width=True)
+                        key="overview_map", width="stretch")
 
 picked = [p["customdata"] for p in (event.selection.points if event else []) if "customdata" in p]
-if picked:
-    st.markdown(f"**{len(picked):,} selected** — showing up to 24")
-    view = shown.set_index("id").loc[picked[:24]].reset_index()
-else:
-    st.markdown("**A few items** — select points on the map (box or lasso) to see them here")
-    view = shown.sample(n=min(24, len(shown)), random_state=0)
+if not picked:
+    st.caption("Select points on the map (box or lasso) to see those items here.")
+    st.stop()
+st.markdown(f"**{len(picked):,} selected** — showing up to 24")
+view = shown.set_index("id").loc[picked[:24]].reset_index()
 if "path" in view.columns:
-    st.image(view["path"].tolist(), caption=[f"{s} · {l}" for s, l in zip(view["set"], view["label"])], width=72)
+    st.image(view["path"].tolist(), caption=[f"{s} · {lab}" for s, lab in zip(view["set"], view["label"])],
+             width=72)
 else:
     st.dataframe(view[["id", "set", "label", "text"]], hide_index=True)

@@ -1,0 +1,39 @@
+"""Streamlit AppTest: the Overview page on the sample data shows the library's numbers."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer.analysis import group_scores
+from explorer.datasets import load_dataset, sample_data_dir
+from explorer.embedders import get_embedder
+from explorer.embedding import embed_dataset
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.mark.slow
+def test_overview_shows_the_library_scores_on_sample_data(shared_cache, monkeypatch):
+    monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("efficientnet-lite0" in w.value and "unavailable" in w.value for w in at.warning)
+
+    result = embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
+    table = group_scores(result.embeddings, result.items["set"])
+    shown = [(m.label, m.value) for m in at.metric]
+    expected = [(f"VS q={q}", f"{row[col]:.2f}") for _, row in table.iterrows()
+                for q, col in zip(("0.1", "0.5", "1", "2", "inf"), ("VS_0.1", "VS_0.5", "VS_1", "VS_2", "VS_inf"))]
+    assert shown == expected
+    assert len(shown) == 5 * 4  # five orders for each of the four sample sets
+    # the collapsed model is visibly less diverse than the real data at every order
+    real, collapsed = table.set_index("group").loc["real"], table.set_index("group").loc["collapsed"]
+    assert (collapsed[["VS_0.5", "VS_1", "VS_2"]] < real[["VS_0.5", "VS_1", "VS_2"]]).all()
+
+    # narrowing the sets recomputes from the cache and keeps the numbers consistent
+    at.sidebar.multiselect(key="sets").set_value(["real"]).run()
+    assert not at.exception
+    assert [m.value for m in at.metric] == [e[1] for e in expected[-5:]]
+    assert np.isfinite(result.embeddings).all()
