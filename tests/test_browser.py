@@ -1,0 +1,70 @@
+"""What a person sees: the app started as the README does, in headless Chromium."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app_url(tmp_path, shared_cache):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing: .ci/run must install it (apt-get install chromium)")
+        pytest.skip("Chromium not installed (apt-get install -y chromium)")
+    port = free_port()
+    env = {**os.environ, "VENDISCOPE_CACHE": str(shared_cache), "HOME": str(tmp_path)}
+    script = Path(sys.executable).parent / "vendiscope"
+    proc = subprocess.Popen([str(script), "app", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.3)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_overview_in_a_real_browser(app_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app_url)
+        page.wait_for_selector(".js-plotly-plot", timeout=240_000)
+        page.get_by_text("Vendi scores per set").wait_for()
+        metrics = page.locator('[data-testid="stMetric"]')
+        assert metrics.count() == 20
+        assert "VS q=1" in metrics.nth(2).inner_text()
+        assert page.get_by_text("efficientnet-lite0", exact=False).first.is_visible()
+        assert page.locator(".js-plotly-plot .scatterlayer, .js-plotly-plot canvas").count() > 0
+        page.screenshot(path=str(ARTIFACTS / "overview.png"))
+        page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "overview-map.png"))
+        browser.close()
+    assert (ARTIFACTS / "overview.png").stat().st_size > 10_000
