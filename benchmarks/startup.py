@@ -45,9 +45,9 @@ def time_to_chart(cmd: list[str], port: int, env: dict) -> float:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
-            except OSError:
+            except OSError as err:
                 if proc.poll() is not None or time.perf_counter() - start > 120:
-                    raise RuntimeError("server did not start")
+                    raise RuntimeError("server did not start") from err
                 time.sleep(0.05)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

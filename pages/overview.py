@@ -54,8 +54,9 @@ def pick_source() -> str | None:
 
 st.title("Overview")
 source = pick_source()
-embedder_name = st.sidebar.selectbox("Embedder", CHOICES, key="embedder",
-                                     help="auto: open_clip ViT-B-32 when its weights can be had, else efficientnet-lite0")
+embedder_name = st.sidebar.selectbox(
+    "Embedder", CHOICES, key="embedder",
+    help="auto: open_clip ViT-B-32 when its weights can be had, else efficientnet-lite0")
 if not source:
     st.info("Enter the path of an image folder or a manifest in the sidebar.")
     st.stop()

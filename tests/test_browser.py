@@ -1,6 +1,5 @@
 """What a person sees: the app started as the README does, in headless Chromium."""
 import os
-import shutil
 import socket
 import subprocess
 import sys

@@ -39,11 +39,13 @@ class EfficientNetLite0Embedder(TorchImageEmbedder):
         model = timm.create_model("efficientnet_lite0", pretrained=False)
         target = model.state_dict()
         if len(state) != len(target):
-            raise RuntimeError(f"unexpected EfficientNet-Lite0 checkpoint: {len(state)} tensors, expected {len(target)}")
+            raise RuntimeError(
+                f"unexpected EfficientNet-Lite0 checkpoint: {len(state)} tensors, expected {len(target)}")
         mapped = {}
         for (src, tensor), (dst, ref) in zip(state.items(), target.items()):
             if tensor.shape != ref.shape:
-                raise RuntimeError(f"checkpoint tensor {src} {tuple(tensor.shape)} does not fit {dst} {tuple(ref.shape)}")
+                raise RuntimeError(
+                    f"checkpoint tensor {src} {tuple(tensor.shape)} does not fit {dst} {tuple(ref.shape)}")
             mapped[dst] = tensor
         model.load_state_dict(mapped)
         model.reset_classifier(0)
