@@ -12,7 +12,7 @@ from explorer.vendi import DEFAULT_ORDERS, order_label, parse_orders
 
 def _cmd_score(args: argparse.Namespace) -> int:
     from explorer.arrays import load_array
-    from explorer.vendi import vendi_scores
+    from explorer.diversity import vendi_scores
 
     x = load_array(args.input, key=args.key, column=args.column, mmap=True)
     result = vendi_scores(x, q=parse_orders(args.q), kernel=args.kernel, rtol=args.rtol)

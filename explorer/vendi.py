@@ -87,7 +87,12 @@ def hill_number(p: np.ndarray, q: float) -> float:
 
 @dataclass(frozen=True)
 class Spectrum:
-    """Thresholded eigenvalues of K/n (descending, summing to 1) and how they were obtained."""
+    """Thresholded eigenvalues of K/n (descending, summing to 1) and how they were obtained.
+
+    ``eigenvectors`` (when kept) are the matching eigenvectors of the feature covariance C, in
+    the feature space named by ``kernel``/``method``; ``approx_error`` is the relative error of
+    an approximate method against the exact one on a subsample, per order.
+    """
 
     eigenvalues: np.ndarray
     n: int
@@ -96,10 +101,22 @@ class Spectrum:
     rtol: float
     n_dropped: int
     eigenvectors: np.ndarray | None = field(default=None, repr=False)
+    sigma: float | None = None
+    approx_error: dict[float, float] | None = None
 
     @property
     def rank(self) -> int:
         return int(self.eigenvalues.size)
+
+    @property
+    def cumulative(self) -> np.ndarray:
+        """Cumulative eigenvalue mass, from the largest eigenvalue down."""
+        return np.cumsum(self.eigenvalues)
+
+    @property
+    def effective_rank(self) -> float:
+        """exp(entropy of the eigenvalues) (Roy & Vetterli), which equals VS_1."""
+        return hill_number(self.eigenvalues, 1.0)
 
     def vendi(self, q: Sequence[float] | float = DEFAULT_ORDERS) -> dict[float, float]:
         """Vendi score for each order q (a dict keyed by q)."""
@@ -130,9 +147,11 @@ def _check_finite(x: np.ndarray, what: str) -> None:
 
 
 class CovarianceAccumulator:
-    """Streaming d x d covariance of unit-normalised rows, accumulated in float64.
+    """Streaming covariance C = Σ w_i φ_i φ_iᵀ / Σ w_i of feature rows, accumulated in float64.
 
-    ``update`` with batches, ``merge`` accumulators built on other shards, then ``spectrum``.
+    By default φ is the unit-normalised row (the cosine kernel); pass ``feature_map`` for another
+    kernel's features (already unit norm). ``update`` with batches (and optional item weights),
+    ``merge`` accumulators built on other shards, then ``spectrum``.
 
     >>> acc = CovarianceAccumulator()
     >>> acc.update(np.eye(3)); acc.update(np.eye(3))
@@ -140,16 +159,24 @@ class CovarianceAccumulator:
     3.0
     """
 
-    def __init__(self, *, normalize: bool = True) -> None:
+    def __init__(self, *, normalize: bool = True, feature_map=None, kernel: str = "cosine",
+                 method: str = "dual") -> None:
         self.normalize = normalize
+        self.feature_map = feature_map
+        self.kernel = kernel
+        self.method = method
         self.n_ = 0
+        self.total_weight_ = 0.0
         self.gram_: np.ndarray | None = None
 
-    def update(self, batch: np.ndarray) -> None:
+    def features(self, batch: np.ndarray) -> np.ndarray:
+        """The feature rows φ_i of a batch (float64)."""
         x = np.asarray(batch)
         if x.ndim != 2:
             raise ValueError(f"expected a 2-D batch, got shape {x.shape}")
         _check_finite(x, "embeddings")
+        if self.feature_map is not None:
+            return self.feature_map(x)
         x = x.astype(np.float64)
         if self.normalize:
             norms = np.linalg.norm(x, axis=1)
@@ -160,12 +187,24 @@ class CovarianceAccumulator:
                     f"(batch rows {rows[:5].tolist()})"
                 )
             x /= norms[:, None]
+        return x
+
+    def update(self, batch: np.ndarray, *, weights: np.ndarray | None = None) -> None:
+        phi = self.features(batch)
         if self.gram_ is None:
-            self.gram_ = np.zeros((x.shape[1], x.shape[1]), dtype=np.float64)
-        elif self.gram_.shape[0] != x.shape[1]:
-            raise ValueError(f"dimension changed from {self.gram_.shape[0]} to {x.shape[1]}")
-        self.gram_ += x.T @ x
-        self.n_ += x.shape[0]
+            self.gram_ = np.zeros((phi.shape[1], phi.shape[1]), dtype=np.float64)
+        elif self.gram_.shape[0] != phi.shape[1]:
+            raise ValueError(f"dimension changed from {self.gram_.shape[0]} to {phi.shape[1]}")
+        if weights is None:
+            self.gram_ += phi.T @ phi
+            self.total_weight_ += phi.shape[0]
+        else:
+            w = np.asarray(weights, dtype=np.float64)
+            if w.shape != (phi.shape[0],) or (w < 0).any() or not np.isfinite(w).all():
+                raise ValueError("weights must be one finite, non-negative number per item")
+            self.gram_ += (phi * w[:, None]).T @ phi
+            self.total_weight_ += float(w.sum())
+        self.n_ += phi.shape[0]
 
     def merge(self, other: "CovarianceAccumulator") -> "CovarianceAccumulator":
         if other.gram_ is not None:
@@ -174,19 +213,20 @@ class CovarianceAccumulator:
             else:
                 self.gram_ += other.gram_
             self.n_ += other.n_
+            self.total_weight_ += other.total_weight_
         return self
 
     def spectrum(self, *, rtol: float | None = None, vectors: bool = False) -> Spectrum:
-        if self.gram_ is None or self.n_ == 0:
+        if self.gram_ is None or self.n_ == 0 or self.total_weight_ <= 0:
             raise ValueError("no items: cannot compute a spectrum of an empty set")
-        cov = self.gram_ / self.n_
+        cov = self.gram_ / self.total_weight_
         if vectors:
             values, vecs = np.linalg.eigh(cov)
         else:
             values, vecs = np.linalg.eigvalsh(cov), None
         tol = default_rtol(np.float64, cov.shape[0]) if rtol is None else float(rtol)
         kept, vecs, dropped = threshold_eigenvalues(values, rtol=tol, vectors=vecs)
-        return Spectrum(kept, self.n_, "cosine", "dual", tol, dropped, vecs)
+        return Spectrum(kept, self.n_, self.kernel, self.method, tol, dropped, vecs)
 
 
 def cosine_spectrum(
@@ -204,77 +244,3 @@ def cosine_spectrum(
     for start in range(0, x.shape[0], batch_size):
         acc.update(x[start : start + batch_size])
     return acc.spectrum(rtol=rtol, vectors=vectors)
-
-
-def kernel_spectrum(k: np.ndarray, *, rtol: float | None = None) -> Spectrum:
-    """Spectrum of a precomputed n x n similarity matrix (method ``"exact"``).
-
-    A diagonal other than 1 is normalised away (K_ij / sqrt(K_ii K_jj)).
-
-    >>> k = np.array([[1, .9, 0], [.9, 1, 0], [0, 0, 1]])
-    >>> round(kernel_spectrum(k).vendi(1.0)[1.0], 6)
-    2.157301
-    """
-    k = np.asarray(k)
-    if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] == 0:
-        raise ValueError(f"a precomputed kernel must be a non-empty square matrix, got shape {k.shape}")
-    _check_finite(k, "similarity matrix")
-    in_dtype = k.dtype if k.dtype in (np.float16, np.float32) else np.float64
-    k = k.astype(np.float64)
-    scale = max(1.0, float(np.abs(k).max()))
-    if not np.allclose(k, k.T, atol=1e-6 * scale, rtol=0):
-        raise ValueError("similarity matrix is not symmetric")
-    diag = np.diag(k).copy()
-    if (diag <= 0).any():
-        raise ValueError("similarity matrix has a non-positive diagonal entry")
-    if not np.allclose(diag, 1.0):
-        inv = 1.0 / np.sqrt(diag)
-        k = k * inv[:, None] * inv[None, :]
-    n = k.shape[0]
-    values = np.linalg.eigvalsh((k + k.T) / (2.0 * n))
-    tol = default_rtol(in_dtype, n) if rtol is None else float(rtol)
-    kept, _, dropped = threshold_eigenvalues(values, rtol=tol)
-    return Spectrum(kept, n, "precomputed", "exact", tol, dropped)
-
-
-@dataclass(frozen=True)
-class VendiResult:
-    """Scores of several orders with the facts needed to interpret them."""
-
-    scores: dict[float, float]
-    spectrum: Spectrum
-
-    def to_dict(self) -> dict:
-        s = self.spectrum
-        return {
-            "n": s.n,
-            "kernel": s.kernel,
-            "method": s.method,
-            "scores": {order_label(q): v for q, v in self.scores.items()},
-            "rank": s.rank,
-            "eigenvalue_rtol": s.rtol,
-            "eigenvalues_dropped": s.n_dropped,
-        }
-
-
-def vendi_scores(
-    x: np.ndarray,
-    *,
-    q: Sequence[float] = DEFAULT_ORDERS,
-    kernel: str = "cosine",
-    rtol: float | None = None,
-) -> VendiResult:
-    """Vendi scores of the rows of ``x`` (``kernel="cosine"``) or of a similarity matrix
-    (``kernel="precomputed"``).
-
-    >>> r = vendi_scores(np.eye(5), q=[1.0, np.inf])
-    >>> r.to_dict()["scores"]
-    {'1': 5.0, 'inf': 5.0}
-    """
-    if kernel == "cosine":
-        spectrum = cosine_spectrum(x, rtol=rtol)
-    elif kernel == "precomputed":
-        spectrum = kernel_spectrum(x, rtol=rtol)
-    else:
-        raise ValueError(f"unknown kernel {kernel!r}; expected 'cosine' or 'precomputed'")
-    return VendiResult(spectrum.vendi(q), spectrum)

@@ -6,9 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from explorer.vendi import (
-    CovarianceAccumulator, cosine_spectrum, hill_number, kernel_spectrum, parse_orders, vendi_scores,
-)
+from explorer.diversity import kernel_spectrum, vendi_scores
+from explorer.vendi import CovarianceAccumulator, cosine_spectrum, hill_number, parse_orders
 
 ORDERS = (0.0, 0.1, 0.5, 1.0, 2.0, 3.0, math.inf)
 
