@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.storage import hash_key, json_memo
-from explorer.vendi import DEFAULT_ORDERS, cosine_spectrum, order_label
+from explorer.vendi import DEFAULT_ORDERS, cosine_spectrum, default_rtol, hill_number, order_label
 
 
 def score_columns(q: Sequence[float] = DEFAULT_ORDERS) -> list[str]:
@@ -45,3 +45,54 @@ def cached_group_scores(
     key = hash_key("group_scores", 1, [order_label(o) for o in q], groups, str(x.dtype), x.shape, x.tobytes())
     records = json_memo("scores", key, lambda: group_scores(x, groups, q=q).to_dict("records"), root=cache_dir)
     return pd.DataFrame(records)
+
+
+def bootstrap_scores(
+    embeddings: np.ndarray, groups: Sequence, *, q: Sequence[float] = DEFAULT_ORDERS, n: int | None = None,
+    n_boot: int = 50, level: float = 0.95, seed: int = 0,
+) -> pd.DataFrame:
+    """Scores of each group at an equal size ``n`` (default: the smallest group), from ``n_boot``
+    random subsets drawn without replacement: the mean and a percentile confidence interval.
+
+    Scores grow with the number of items, so sets of different sizes are only comparable this way.
+    Subsets are drawn without replacement because repeated items would lower the score.
+
+    >>> x = np.vstack([np.eye(8), np.eye(8)[:2].repeat(4, axis=0)])
+    >>> t = bootstrap_scores(x, ["a"] * 8 + ["b"] * 8, q=[1.0], n_boot=10)
+    >>> t.set_index("group")["VS_1"].round(6).to_dict()
+    {'a': 8.0, 'b': 2.0}
+    """
+    groups = pd.Series([str(g) for g in groups])
+    if len(groups) != len(embeddings):
+        raise ValueError(f"{len(groups)} group labels for {len(embeddings)} rows")
+    index = groups.groupby(groups).indices
+    size = n or min(len(i) for i in index.values())
+    if size < 2:
+        raise ValueError("equal-n comparison needs at least 2 items per group")
+    rng = np.random.default_rng(seed)
+    xn = np.asarray(embeddings, dtype=np.float64)
+    xn = xn / np.linalg.norm(xn, axis=1, keepdims=True)
+    cols = score_columns(q)
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    rows = []
+    for name, idx in sorted(index.items()):
+        if len(idx) < size:
+            raise ValueError(f"group {name!r} has {len(idx)} items, fewer than n = {size}")
+        # the n x n Gram of a subset is cheaper than the d x d covariance when n < d
+        gram = xn[idx] @ xn[idx].T if size < xn.shape[1] else None
+        draws = []
+        for _ in range(n_boot if len(idx) > size else 1):
+            pick = np.sort(rng.choice(len(idx), size, replace=False))
+            if gram is not None:
+                values = np.linalg.eigvalsh(gram[np.ix_(pick, pick)] / size)
+            else:
+                values = np.linalg.eigvalsh(xn[idx[pick]].T @ xn[idx[pick]] / size)
+            kept = values[values >= default_rtol(np.float64, values.size) * values.max()]
+            draws.append([hill_number(kept, o) for o in q])
+        draws = np.array(draws)
+        row = {"group": name, "n": size, "n_total": len(idx), "draws": len(draws)}
+        for j, col in enumerate(cols):
+            row[col] = float(draws[:, j].mean())
+            row[f"{col}_lo"], row[f"{col}_hi"] = (float(v) for v in np.percentile(draws[:, j], [lo, hi]))
+        rows.append(row)
+    return pd.DataFrame(rows)
