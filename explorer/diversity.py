@@ -126,13 +126,14 @@ def _weights(weights: np.ndarray | None, n: int) -> np.ndarray | None:
 
 def compute_spectrum(
     x: np.ndarray, *, plan: FeaturePlan, weights: np.ndarray | None = None, rtol: float | None = None,
-    vectors: bool = False, batch_size: int = 65536,
+    vectors: bool = False, batch_size: int = 16384,
 ) -> Spectrum:
     """One streaming pass: the thresholded spectrum of C for ``plan``'s features."""
     acc = CovarianceAccumulator(normalize=False, kernel=plan.kernel, method=plan.method)
     w = _weights(weights, x.shape[0])
     for rows, phi in plan.batches(x, batch_size):
-        acc.update(phi, weights=None if w is None else w[rows])
+        acc.update_features(phi, weights=None if w is None else w[rows],
+                            residual=K.NystromFeatures.residual(phi) if plan.method == "nystrom" else None)
     spectrum = acc.spectrum(rtol=rtol if rtol is not None else plan.rtol, vectors=vectors)
     if plan.dropped:
         spectrum = _replace(spectrum, n_dropped=spectrum.n_dropped + plan.dropped)
@@ -174,6 +175,10 @@ class Contributions:
 
 
 def _merge_top(best_idx, best_val, new_idx, new_val, k):
+    """Keep the ``k`` largest values per row of the running best and a new batch."""
+    if new_val.shape[1] > k:  # cut the batch to its own top k first: O(batch), not a full sort
+        part = np.argpartition(-new_val, k - 1, axis=1)[:, :k]
+        new_idx, new_val = np.take_along_axis(new_idx, part, 1), np.take_along_axis(new_val, part, 1)
     idx = np.concatenate([best_idx, new_idx], axis=1)
     val = np.concatenate([best_val, new_val], axis=1)
     keep = np.argsort(-val, axis=1, kind="stable")[:, :k]
@@ -182,7 +187,7 @@ def _merge_top(best_idx, best_val, new_idx, new_val, k):
 
 def item_contributions(
     x: np.ndarray, *, plan: FeaturePlan, spectrum: Spectrum, weights: np.ndarray | None = None,
-    n_modes: int = 10, top_items: int = 8, exact_loo: bool | str = "auto", batch_size: int = 65536,
+    n_modes: int = 10, top_items: int = 8, exact_loo: bool | str = "auto", batch_size: int = 16384,
 ) -> Contributions:
     """Second pass: h_i = −φ_iᵀ log(C) φ_i, crowdedness φ_iᵀ C φ_i, leave-one-out changes of VS_1,
     and the items loading most (both signs) on each of the top ``n_modes`` modes."""
@@ -191,6 +196,7 @@ def item_contributions(
     n = x.shape[0]
     lam, vecs = spectrum.eigenvalues, spectrum.eigenvectors
     log_lam = np.log(lam)
+    weights_hc = np.column_stack([-log_lam, lam])  # one product gives h_i and crowdedness
     m = min(n_modes, lam.size)
     k = min(top_items, n)
     entropy, crowd = np.empty(n), np.empty(n)
@@ -199,13 +205,19 @@ def item_contributions(
     proj_all = np.empty((n, lam.size)) if do_exact else None
     for rows, phi in plan.batches(x, batch_size):
         p = phi @ vecs
-        p2 = p * p
-        entropy[rows] = -(p2 @ log_lam)
-        crowd[rows] = p2 @ lam
+        loads = p[:, :m].T.copy()
         if proj_all is not None:
             proj_all[rows] = p
+        np.square(p, out=p)
+        hc = p @ weights_hc
+        entropy[rows], crowd[rows] = hc[:, 0], hc[:, 1]
+        if plan.method == "nystrom":  # the item's private residual direction, eigenvalue p_i d_i
+            d = K.NystromFeatures.residual(phi)
+            mass = d * (1.0 / n if weights is None else _weights(weights, n)[rows])
+            pos = d > 0
+            entropy[rows][pos] -= d[pos] * np.log(mass[pos])
+            crowd[rows] += d * mass
         ids = np.broadcast_to(np.arange(rows.start, rows.stop), (m, rows.stop - rows.start))
-        loads = p[:, :m].T
         best[0], best[1] = _merge_top(best[0], best[1], ids, loads, k)
         best[2], best[3] = _merge_top(best[2], best[3], ids, -loads, k)
     w = _weights(weights, n)
@@ -263,7 +275,7 @@ class VendiResult:
 def vendi_scores(
     x: np.ndarray, *, q: Sequence[float] = DEFAULT_ORDERS, kernel: str = "cosine", method: str = "auto",
     sigma: float | None = None, weights: np.ndarray | None = None, rtol: float | None = None,
-    batch_size: int = 65536, seed: int = 0,
+    batch_size: int = 16384, seed: int = 0,
 ) -> VendiResult:
     """Vendi scores of the rows of ``x`` (cosine or RBF kernel) or of a similarity matrix
     (``kernel="precomputed"``), with optional item weights.
@@ -289,8 +301,11 @@ class VendiAnalysis:
     def __init__(self, *, q: Sequence[float] = DEFAULT_ORDERS, kernel: str = "cosine", method: str = "auto",
                  sigma: float | None = None, rtol: float | None = None, contributions: bool = True,
                  n_modes: int = 10, top_items: int = 8, exact_loo: bool | str = "auto",
-                 batch_size: int = 65536, seed: int = 0) -> None:
+                 n_features: int = 1024, n_landmarks: int = 1500, batch_size: int = 16384,
+                 seed: int = 0) -> None:
         self.q = q
+        self.n_features = n_features
+        self.n_landmarks = n_landmarks
         self.kernel = kernel
         self.method = method
         self.sigma = sigma
@@ -303,7 +318,8 @@ class VendiAnalysis:
         self.seed = seed
 
     def fit(self, X: np.ndarray, y=None, *, weights: np.ndarray | None = None) -> "VendiAnalysis":
-        plan = plan_features(X, kernel=self.kernel, method=self.method, sigma=self.sigma, seed=self.seed)
+        plan = plan_features(X, kernel=self.kernel, method=self.method, sigma=self.sigma, seed=self.seed,
+                             n_features=self.n_features, n_landmarks=self.n_landmarks)
         spectrum = compute_spectrum(X, plan=plan, weights=weights, rtol=self.rtol,
                                     vectors=self.contributions, batch_size=self.batch_size)
         if plan.method in ("rff", "nystrom"):

@@ -4,8 +4,9 @@ small covariance C = Φᵀ diag(p) Φ.
 - cosine: φ(x) = x / ‖x‖ (exact);
 - RBF exp(−‖x−y‖² / (2σ²)), exact: Φ = U √(nΛ) from the n x n kernel matrix (small n only);
 - RBF, random Fourier features (FKEA): φ(x) = [cos ωᵀx, sin ωᵀx] / √r, ω ~ N(0, σ⁻² I);
-- RBF, Nyström with m fixed landmarks: φ(x) = K_mm^(-1/2) k_m(x), rows renormalised to 1
-  (so the approximate kernel keeps K_ii = 1).
+- RBF, Nyström with m fixed landmarks: φ(x) = K_mm^(-1/2) k_m(x). Each item's missing mass
+  1 − ‖φ(x)‖² (what the landmarks cannot express, mostly item-specific detail) is kept as a
+  private eigenvalue, a diagonal correction without which Nyström underestimates VS.
 """
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ EXACT_MAX_N = 3000  # above this, exact RBF (an n x n eigendecomposition) become
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
     """Unit-normalise rows in float64; zero rows are an error (cosine is undefined there)."""
-    x = np.asarray(x, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1)
-    if (norms == 0).any():
+    x = np.array(x, dtype=np.float64)  # one copy, normalised in place
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+    if not norms.all():
         rows = np.flatnonzero(norms == 0)
         raise ValueError(f"{rows.size} row(s) have zero norm; the cosine kernel is undefined for them "
                          f"(rows {rows[:5].tolist()})")
-    return x / norms[:, None]
+    x /= norms[:, None]
+    return x
 
 
 def sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -76,7 +78,7 @@ class RandomFourierFeatures:
 
 
 class NystromFeatures:
-    """φ(x) = K_mm^(-1/2) k_m(x) for m landmarks drawn from the data, rows renormalised."""
+    """φ(x) = K_mm^(-1/2) k_m(x) for m landmarks drawn from the data; ‖φ(x)‖ ≤ 1."""
 
     def __init__(self, *, sigma: float, n_landmarks: int = 1500, seed: int = 0) -> None:
         self.sigma = sigma
@@ -95,9 +97,12 @@ class NystromFeatures:
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        phi = rbf_kernel(x, self.landmarks_, sigma=self.sigma) @ self.map_
-        norms = np.linalg.norm(phi, axis=1, keepdims=True)
-        return phi / np.maximum(norms, 1e-300)
+        return rbf_kernel(x, self.landmarks_, sigma=self.sigma) @ self.map_
+
+    @staticmethod
+    def residual(phi: np.ndarray) -> np.ndarray:
+        """Each row's kernel mass the features miss: K_ii − ‖φ_i‖² = 1 − ‖φ_i‖² (≥ 0)."""
+        return np.clip(1.0 - np.einsum("ij,ij->i", phi, phi), 0.0, 1.0)
 
 
 def kernel_features(k: np.ndarray, *, rtol: float) -> tuple[np.ndarray, int]:

@@ -103,25 +103,35 @@ class Spectrum:
     eigenvectors: np.ndarray | None = field(default=None, repr=False)
     sigma: float | None = None
     approx_error: dict[float, float] | None = None
+    residual: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def all_eigenvalues(self) -> np.ndarray:
+        """The eigenvalues, plus (Nyström) each item's residual mass as a private eigenvalue."""
+        if self.residual is None:
+            return self.eigenvalues
+        extra = self.residual[self.residual >= self.rtol * self.eigenvalues[0]]
+        return np.sort(np.concatenate([self.eigenvalues, extra]))[::-1]
 
     @property
     def rank(self) -> int:
-        return int(self.eigenvalues.size)
+        return int(self.all_eigenvalues.size)
 
     @property
     def cumulative(self) -> np.ndarray:
         """Cumulative eigenvalue mass, from the largest eigenvalue down."""
-        return np.cumsum(self.eigenvalues)
+        return np.cumsum(self.all_eigenvalues)
 
     @property
     def effective_rank(self) -> float:
         """exp(entropy of the eigenvalues) (Roy & Vetterli), which equals VS_1."""
-        return hill_number(self.eigenvalues, 1.0)
+        return hill_number(self.all_eigenvalues, 1.0)
 
     def vendi(self, q: Sequence[float] | float = DEFAULT_ORDERS) -> dict[float, float]:
         """Vendi score for each order q (a dict keyed by q)."""
         orders = (q,) if np.isscalar(q) else tuple(q)
-        return {float(o): hill_number(self.eigenvalues, float(o)) for o in orders}
+        values = self.all_eigenvalues
+        return {float(o): hill_number(values, float(o)) for o in orders}
 
 
 def threshold_eigenvalues(
@@ -140,6 +150,8 @@ def threshold_eigenvalues(
 
 
 def _check_finite(x: np.ndarray, what: str) -> None:
+    if np.isfinite(x.sum(dtype=np.float64)):  # fast path: one reduction, no n x d mask
+        return
     bad = ~np.isfinite(x).all(axis=tuple(range(1, x.ndim)))
     if bad.any():
         rows = np.flatnonzero(bad)
@@ -168,6 +180,7 @@ class CovarianceAccumulator:
         self.n_ = 0
         self.total_weight_ = 0.0
         self.gram_: np.ndarray | None = None
+        self.residual_: list[np.ndarray] = []
 
     def features(self, batch: np.ndarray) -> np.ndarray:
         """The feature rows φ_i of a batch (float64)."""
@@ -190,7 +203,14 @@ class CovarianceAccumulator:
         return x
 
     def update(self, batch: np.ndarray, *, weights: np.ndarray | None = None) -> None:
-        phi = self.features(batch)
+        self.update_features(self.features(batch), weights=weights)
+
+    def update_features(self, phi: np.ndarray, *, weights: np.ndarray | None = None,
+                        residual: np.ndarray | None = None) -> None:
+        """Add feature rows that are already checked and mapped (float64). ``residual`` is each
+        row's kernel mass the features miss (1 − ‖φ_i‖², Nyström), kept as a private direction."""
+        if residual is not None:
+            self.residual_.append(residual * (1.0 if weights is None else np.asarray(weights)))
         if self.gram_ is None:
             self.gram_ = np.zeros((phi.shape[1], phi.shape[1]), dtype=np.float64)
         elif self.gram_.shape[0] != phi.shape[1]:
@@ -214,6 +234,7 @@ class CovarianceAccumulator:
                 self.gram_ += other.gram_
             self.n_ += other.n_
             self.total_weight_ += other.total_weight_
+            self.residual_ += other.residual_
         return self
 
     def spectrum(self, *, rtol: float | None = None, vectors: bool = False) -> Spectrum:
@@ -225,8 +246,17 @@ class CovarianceAccumulator:
         else:
             values, vecs = np.linalg.eigvalsh(cov), None
         tol = default_rtol(np.float64, cov.shape[0]) if rtol is None else float(rtol)
-        kept, vecs, dropped = threshold_eigenvalues(values, rtol=tol, vectors=vecs)
-        return Spectrum(kept, self.n_, self.kernel, self.method, tol, dropped, vecs)
+        if not self.residual_:
+            kept, vecs, dropped = threshold_eigenvalues(values, rtol=tol, vectors=vecs)
+            return Spectrum(kept, self.n_, self.kernel, self.method, tol, dropped, vecs)
+        # trace(C) + residual mass = 1, so no renormalisation: the masses stay comparable
+        residual = np.concatenate(self.residual_) / self.total_weight_
+        order = np.argsort(values)[::-1]
+        values = np.clip(values[order], 0.0, None)
+        keep = values >= tol * values[0]
+        vecs = None if vecs is None else vecs[:, order][:, keep]
+        return Spectrum(values[keep], self.n_, self.kernel, self.method, tol, int((~keep).sum()), vecs,
+                        residual=residual)
 
 
 def cosine_spectrum(

@@ -213,3 +213,14 @@ def test_cli_contributions_groups_and_rbf(tmp_path, rng, capsys):
     assert report["kernel"] == "rbf" and report["method"] == "exact" and report["sigma"] == 0.5
     assert main(["score", str(tmp_path / "emb.npy"), "--method", "rff"]) == 2
     assert "approximates the RBF kernel" in capsys.readouterr().err
+
+
+def test_nystrom_residual_keeps_the_entropy_split_exact(rng):
+    centers = rng.normal(size=(6, 32)) * 2
+    x = centers[rng.integers(0, 6, 900)] + rng.normal(size=(900, 32))
+    a = VendiAnalysis(q=[1.0, 2.0], kernel="rbf", method="nystrom", n_landmarks=200).fit(x)
+    assert a.spectrum_.residual is not None and a.spectrum_.residual.sum() > 1e-3
+    assert a.contributions_["entropy"].mean() == pytest.approx(math.log(a.scores_[1.0]), abs=1e-9)
+    assert a.cumulative_[-1] == pytest.approx(1.0, abs=1e-9)  # features + residuals hold all the mass
+    exact = vendi_scores(x, q=[1.0, 2.0], kernel="rbf", method="exact", sigma=a.sigma_).scores
+    assert abs(a.scores_[1.0] - exact[1.0]) / exact[1.0] < 0.05

@@ -201,3 +201,24 @@ def test_block_diagonal_copy_doubles_scores(x):
     k = k @ k.T
     block = np.block([[k, np.zeros_like(k)], [np.zeros_like(k), k]])
     assert kernel_spectrum(block).vendi(1.0)[1.0] == pytest.approx(2 * kernel_spectrum(k).vendi(1.0)[1.0], rel=1e-8)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(1, 30), min_size=1, max_size=8), st.floats(0, 6), st.integers(0, 2**32 - 1))
+def test_orthogonal_clusters_are_hill_numbers_for_any_q_and_proportions(counts, q, seed):
+    w = np.array(counts) / sum(counts)
+    x = clustered(counts, 8, np.random.default_rng(seed))
+    got = vendi_scores(x, q=[q, math.inf]).scores
+    assert got[q] == pytest.approx(hill_number(w, q), rel=1e-9)
+    assert got[math.inf] == pytest.approx(1 / w.max(), rel=1e-9)
+    if q not in (0.0, 1.0):
+        assert hill_number(w, q) == pytest.approx((w ** q).sum() ** (1 / (1 - q)), rel=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 40), st.floats(0, 0.99), st.integers(0, 2**32 - 1))
+def test_equicorrelated_items_any_size(n, s, seed):
+    k = np.full((n, n), s) + (1 - s) * np.eye(n)
+    scores = kernel_spectrum(k).vendi([2.0, math.inf])
+    assert scores[2.0] == pytest.approx(n / (1 + (n - 1) * s * s), rel=1e-9)
+    assert scores[math.inf] == pytest.approx(n / (1 + (n - 1) * s), rel=1e-9)
