@@ -38,18 +38,25 @@ class FeaturePlan:
     rtol: float | None = None
 
     def batches(self, x: np.ndarray, batch_size: int) -> Iterator[tuple[slice, np.ndarray]]:
+        """Feature rows batch by batch. Cosine batches share one reused float64 buffer (fresh
+        allocations cost page faults comparable to the arithmetic), so a consumer must not keep
+        a batch past its iteration."""
         n = x.shape[0]
+        buf = np.empty((min(n, batch_size), x.shape[1])) if self.phi is None and self.transform is None else None
         for start in range(0, n, batch_size):
             rows = slice(start, min(n, start + batch_size))
             if self.phi is not None:
                 yield rows, self.phi[rows]
                 continue
-            batch = np.asarray(x[rows])
-            _check_finite(batch, "embeddings")
             if self.transform is not None:
+                batch = np.asarray(x[rows])
+                _check_finite(batch, "embeddings")
                 yield rows, self.transform.transform(batch)
-            else:
-                yield rows, K.normalize_rows(batch)
+                continue
+            out = buf[: rows.stop - rows.start]
+            np.copyto(out, x[rows], casting="same_kind")
+            _check_finite(out, "embeddings")
+            yield rows, K.normalize_rows(out, inplace=True)
 
 
 def plan_features(

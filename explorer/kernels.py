@@ -15,9 +15,11 @@ import numpy as np
 EXACT_MAX_N = 3000  # above this, exact RBF (an n x n eigendecomposition) becomes slow
 
 
-def normalize_rows(x: np.ndarray) -> np.ndarray:
-    """Unit-normalise rows in float64; zero rows are an error (cosine is undefined there)."""
-    x = np.array(x, dtype=np.float64)  # one copy, normalised in place
+def normalize_rows(x: np.ndarray, *, inplace: bool = False) -> np.ndarray:
+    """Unit-normalise rows in float64; zero rows are an error (cosine is undefined there).
+    With ``inplace`` a float64 ``x`` is overwritten instead of copied."""
+    if not (inplace and x.dtype == np.float64):
+        x = np.array(x, dtype=np.float64)
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))
     if not norms.all():
         rows = np.flatnonzero(norms == 0)
