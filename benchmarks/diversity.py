@@ -88,9 +88,12 @@ def naive(n: int, d: int) -> None:
 
     rng = np.random.default_rng(1)
     x = rng.standard_normal((n, d)).astype(np.float32)
-    start = time.perf_counter()
-    ours = vendi_scores(x, q=DEFAULT_ORDERS).scores
-    t_ours = time.perf_counter() - start
+    times = []
+    for _ in range(5):  # best of 5: one naive run takes a minute, ours under 0.1 s
+        start = time.perf_counter()
+        ours = vendi_scores(x, q=DEFAULT_ORDERS).scores
+        times.append(time.perf_counter() - start)
+    t_ours = min(times)
     start = time.perf_counter()
     xn = x.astype(np.float64)
     xn /= np.linalg.norm(xn, axis=1, keepdims=True)
@@ -98,7 +101,8 @@ def naive(n: int, d: int) -> None:
     lam = lam[lam > 1e-12 * lam.max()]
     ref = {q: hill_number(lam, q) for q in DEFAULT_ORDERS}
     t_naive = time.perf_counter() - start
-    print(f"n = {n:,}: ours {t_ours:.3f} s, naive n x n {t_naive:.2f} s, speed-up {t_naive / t_ours:,.0f}x")
+    print(f"n = {n:,}: ours {t_ours:.3f} s (best of 5), naive n x n (eigvalsh) {t_naive:.2f} s, "
+          f"speed-up {t_naive / t_ours:,.0f}x")
     worst = 0.0
     for q in DEFAULT_ORDERS:
         print(f"  VS_{q:<4} ours {ours[q]:.12f}  naive {ref[q]:.12f}")
