@@ -26,7 +26,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from explorer.analysis import bootstrap_scores
+    from explorer.analysis import bootstrap_scores, kmeans_labels
     from explorer.arrays import load_array
     from explorer.diversity import VendiAnalysis
     from explorer.storage import atomic_write_bytes
@@ -38,10 +38,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
     out = analysis.result().to_dict()
     out["effective_rank"] = analysis.effective_rank_
     manifest = None
-    if args.manifest or args.groups or args.contributions:
+    clusters = args.groups and args.groups.startswith("kmeans:")
+    if args.manifest or (args.groups and not clusters) or args.contributions:
         default = Path(args.input).with_name("items.parquet")
         path = Path(args.manifest) if args.manifest else (default if default.is_file() else None)
-        if path is None and args.groups:
+        if path is None and args.groups and not clusters:
             raise ValueError("--groups needs --manifest (a table with one row per embedding)")
         manifest = _read_manifest(path, x.shape[0]) if path is not None else None
     if args.contributions:
@@ -55,10 +56,13 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if args.groups:
         if args.kernel != "cosine":
             raise ValueError("--groups compares groups on the cosine kernel")
-        if args.groups not in manifest.columns:
+        if clusters:
+            labels = kmeans_labels(np.asarray(x), k=int(args.groups.split(":", 1)[1]), seed=args.seed)
+        elif args.groups not in manifest.columns:
             raise ValueError(f"no column {args.groups!r} in the manifest (it has {list(manifest.columns)})")
-        table = bootstrap_scores(np.asarray(x), manifest[args.groups].fillna("(none)"), q=orders,
-                                 n_boot=args.n_boot, seed=args.seed)
+        else:
+            labels = manifest[args.groups].fillna("(none)")
+        table = bootstrap_scores(np.asarray(x), labels, q=orders, n_boot=args.n_boot, seed=args.seed)
         out["groups"] = {
             row["group"]: {"n": int(row["n"]), "n_total": int(row["n_total"]),
                            "scores": {order_label(o): row[f"VS_{order_label(o)}"] for o in orders},
@@ -151,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: dual (d x d) for cosine; exact RBF up to 3000 items, Nystrom above")
     p.add_argument("--contributions", type=Path, metavar="OUT.parquet",
                    help="write per-item contributions (id, entropy h_i, loo_delta, crowdedness)")
-    p.add_argument("--groups", metavar="COLUMN", help="also score each group of a manifest column at equal n")
+    p.add_argument("--groups", metavar="COLUMN",
+                   help="also score each group at equal n: a manifest column, or kmeans:K for K clusters")
     p.add_argument("--manifest", help="table with one row per embedding (default: items.parquet beside INPUT)")
     p.add_argument("--n-boot", type=int, default=50, help="random equal-n subsets per group (default 50)")
     p.add_argument("--seed", type=int, default=0)

@@ -208,6 +208,10 @@ def test_cli_contributions_groups_and_rbf(tmp_path, rng, capsys):
     assert set(report["groups"]) == {"a", "b"}
     assert report["groups"]["a"]["n"] == 30 and report["groups"]["a"]["scores"]["1"] == pytest.approx(1.0)
     assert report["groups"]["b"]["scores"]["1"] == pytest.approx(hill_number(np.array([2, 1]) / 3, 1.0))
+    assert main(["score", str(tmp_path / "emb.npy"), "--groups", "kmeans:3", "--n-boot", "5", "--json"]) == 0
+    by_cluster = json.loads(capsys.readouterr().out)["groups"]
+    assert sorted(by_cluster) == ["c0", "c1", "c2"]
+    assert all(g["scores"]["1"] == pytest.approx(1.0, abs=1e-6) for g in by_cluster.values())  # pure clusters
     assert main(["score", str(tmp_path / "emb.npy"), "--kernel", "rbf", "--sigma", "0.5", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["kernel"] == "rbf" and report["method"] == "exact" and report["sigma"] == 0.5
