@@ -290,11 +290,9 @@ def vendi_scores(
     >>> {q: round(v, 9) for q, v in vendi_scores(np.eye(5), q=[1.0, np.inf]).to_dict()["scores"].items()}
     {'1': 5.0, 'inf': 5.0}
     """
-    plan = plan_features(x, kernel=kernel, method=method, sigma=sigma, seed=seed)
-    spectrum = compute_spectrum(x, plan=plan, weights=weights, rtol=rtol, batch_size=batch_size)
-    if plan.method in ("rff", "nystrom"):
-        spectrum = _replace(spectrum, approx_error=approximation_error(x, plan, q=q, seed=seed))
-    return VendiResult(spectrum.vendi(q), spectrum)
+    analysis = VendiAnalysis(q=q, kernel=kernel, method=method, sigma=sigma, rtol=rtol, contributions=False,
+                             batch_size=batch_size, seed=seed)
+    return analysis.fit(x, weights=weights).result()
 
 
 class VendiAnalysis:
