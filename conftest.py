@@ -1,3 +1,4 @@
+import json
 import os
 
 # No test may wait on the network: pretrained-weight lookups must fail fast and offline.
@@ -23,3 +24,24 @@ def shared_cache(tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def tiny_clip(tmp_path):
+    """A small, randomly initialised open_clip model registered under its own config and saved
+    as a local checkpoint: (arch, checkpoint path, eval-mode model)."""
+    import open_clip
+    import torch
+
+    cfg = {"embed_dim": 32,
+           "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+           "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1}}
+    config_dir = tmp_path / "clip-config"
+    config_dir.mkdir()
+    (config_dir / "vendiscope-tiny.json").write_text(json.dumps(cfg))
+    open_clip.add_model_config(config_dir)
+    torch.manual_seed(0)
+    model = open_clip.create_model("vendiscope-tiny", pretrained=None).eval()
+    ckpt = tmp_path / "tiny.pt"
+    torch.save(model.state_dict(), ckpt)
+    return "vendiscope-tiny", ckpt, model

@@ -92,7 +92,9 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from explorer.embedding import embed_dataset, write_embeddings
 
     dataset = load_dataset(args.source)
-    embedder, notice = resolve_embedder(args.model, pretrained=args.pretrained, device=args.device)
+    modality = "text" if (dataset.items["kind"] == "text").any() else "image"
+    embedder, notice = resolve_embedder(args.model, pretrained=args.pretrained, device=args.device,
+                                        modality=modality)
     if notice and args.model != "auto":
         print(f"error: {notice.split('. Using')[0]}. Pass --model auto to fall back, or choose "
               "--model efficientnet-lite0 or pixels.", file=sys.stderr)
@@ -167,8 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser("embed", help="embed a dataset and write embeddings.npy + items.parquet")
-    p.add_argument("source", help="image folder, or CSV/Parquet manifest")
-    p.add_argument("--model", default="auto", help="auto, pixels, efficientnet-lite0, clip:ARCH[/TAG|@PATH]")
+    p.add_argument("source", help="image folder; CSV/Parquet/JSONL manifest (paths or texts); .txt (one text "
+                                  "per line); .npy/.npz/.parquet embeddings")
+    p.add_argument("--model", default="auto",
+                   help="auto, pixels, efficientnet-lite0, minilm, clip:ARCH[/TAG|@PATH]")
     p.add_argument("--pretrained", help="open_clip pretrained tag or checkpoint path")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--batch-size", type=int)

@@ -11,12 +11,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from explorer.images import IMAGE_EXTENSIONS
 
 PATH_COLUMNS = ("path", "image", "image_path", "filepath", "file", "filename")
-TEXT_COLUMNS = ("text", "caption", "output", "generation", "completion")
+TEXT_COLUMNS = ("text", "caption", "output", "generation", "completion", "response")
+ARRAY_SUFFIXES = (".npy", ".npz")
 MANIFEST_NAMES = ("manifest.csv", "manifest.parquet")
 
 
@@ -29,6 +31,7 @@ class Dataset:
     source: str
     root: Path | None = None
     packs: list[Path] = field(default_factory=list)
+    vectors: np.ndarray | None = field(default=None, repr=False)  # precomputed embeddings, row per item
 
     def __len__(self) -> int:
         return len(self.items)
@@ -38,8 +41,10 @@ class Dataset:
         return sorted(self.items["set"].astype(str).unique())
 
     def select_sets(self, sets: list[str]) -> "Dataset":
-        mask = self.items["set"].astype(str).isin(sets)
-        return Dataset(self.items[mask].reset_index(drop=True), self.name, self.source, self.root, self.packs)
+        mask = self.items["set"].astype(str).isin(sets).to_numpy()
+        vectors = None if self.vectors is None else self.vectors[mask]
+        return Dataset(self.items[mask].reset_index(drop=True), self.name, self.source, self.root, self.packs,
+                       vectors)
 
 
 def sample_data_dir() -> Path:
@@ -123,8 +128,7 @@ def load_manifest(
     elif text_column is not None:
         items["text"] = table[text_column].fillna("").astype(str)
         items["kind"] = "text"
-        ids = table[cols["id"]].astype(str) if "id" in cols else items["text"].map(
-            lambda t: "t:" + hashlib.sha1(t.encode()).hexdigest()[:16])
+        ids = table[cols["id"]].astype(str) if "id" in cols else _text_ids(items["text"])
     else:
         raise ValueError(
             f"manifest {path.name} needs a path column ({', '.join(PATH_COLUMNS)}) "
@@ -135,6 +139,59 @@ def load_manifest(
     front = ["id", "kind", "path" if path_column is not None else "text", "set", "label"]
     items = items[front + [c for c in items.columns if c not in front and c != cols.get("id")]]
     return Dataset(items, path.parent.name, str(path), path.parent, _packs(path.parent))
+
+
+def _text_ids(texts: pd.Series) -> pd.Series:
+    return _unique_ids(texts.map(lambda t: "t:" + hashlib.sha1(t.encode()).hexdigest()[:16]))
+
+
+def load_text_lines(path: str | os.PathLike) -> Dataset:
+    r"""A plain text file, one item per non-blank line; ids hash the text, so they survive
+    re-ordering.
+
+    >>> import tempfile; p = Path(tempfile.mkdtemp()) / "g.txt"; _ = p.write_text("a cat\n\na dog\n")
+    >>> load_text_lines(p).items["text"].tolist()
+    ['a cat', 'a dog']
+    """
+    path = Path(path).expanduser().resolve()
+    lines = [line.rstrip("\r") for line in path.read_text(encoding="utf-8", errors="replace").split("\n")]
+    texts = pd.Series([t for t in lines if t.strip()], dtype=str)
+    if texts.empty:
+        raise ValueError(f"{path.name} has no non-blank lines")
+    items = pd.DataFrame({"id": _text_ids(texts), "kind": "text", "text": texts, "set": path.stem, "label": None})
+    return Dataset(items, path.stem, str(path), path.parent)
+
+
+def load_embeddings(path: str | os.PathLike, *, manifest: str | os.PathLike | None = None,
+                    key: str | None = None, column: str | None = None) -> Dataset:
+    """Precomputed embeddings (.npy, .npz, .parquet array column), one item per row. A manifest
+    with one row per embedding (default: ``items.parquet`` beside the file, as ``vendiscope embed``
+    writes it) supplies ids, sets, labels and metadata."""
+    from explorer.arrays import load_array
+
+    path = Path(path).expanduser().resolve()
+    vectors = load_array(path, key=key, column=column)
+    table = None
+    default = path.with_name("items.parquet")
+    if manifest is not None or default.is_file():
+        mpath = Path(manifest) if manifest is not None else default
+        table = _read_table(mpath).reset_index(drop=True)
+        if len(table) != len(vectors):
+            raise ValueError(f"{mpath.name} has {len(table)} rows but {path.name} has {len(vectors)} embeddings")
+    elif path.suffix.lower() in (".parquet", ".pq"):  # the other columns of the file are the metadata
+        from explorer.arrays import EMBEDDING_COLUMNS
+
+        table = pd.read_parquet(path)
+        used = column or next(c for c in EMBEDDING_COLUMNS if c in table.columns)
+        table = table.drop(columns=[used])
+    items = pd.DataFrame(index=range(len(vectors))) if table is None else table.copy()
+    items["id"] = _unique_ids(items["id"].astype(str)) if "id" in items else [f"row{i}" for i in range(len(items))]
+    items["kind"] = "vector"
+    items["set"] = items["set"].astype(str) if "set" in items else path.stem
+    items["label"] = items["label"] if "label" in items else None
+    front = ["id", "kind", "set", "label"]
+    items = items[front + [c for c in items.columns if c not in front]]
+    return Dataset(items, path.stem, str(path), path.parent, vectors=vectors)
 
 
 def load_dataset(source: str | os.PathLike) -> Dataset:
@@ -150,5 +207,16 @@ def load_dataset(source: str | os.PathLike) -> Dataset:
                 return load_manifest(source / name)
         return load_image_folder(source)
     if source.is_file():
+        suffix = source.suffix.lower()
+        if suffix == ".txt":
+            return load_text_lines(source)
+        if suffix in ARRAY_SUFFIXES:
+            return load_embeddings(source)
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            names = {c.lower() for c in pq.read_schema(source).names}
+            if not names & {*PATH_COLUMNS, *TEXT_COLUMNS} and names & {"embedding", "embeddings", "vector"}:
+                return load_embeddings(source)
         return load_manifest(source)
     raise FileNotFoundError(f"no such file or folder: {source}")

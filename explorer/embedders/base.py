@@ -43,6 +43,13 @@ class Embedder:
     def encode(self, batch) -> np.ndarray:
         raise NotImplementedError
 
+    def for_modality(self, modality: str) -> "Embedder":
+        """This embedder (or its twin tower) for items of ``modality``; an error if it has none."""
+        if modality != self.modality:
+            raise ValueError(f"{self.name} embeds {self.modality}s, but these items are {modality}s; "
+                             f"choose an embedder for {modality}s")
+        return self
+
     def collate(self, items: list):
         """Stack preprocessed items into one batch."""
         first = items[0]

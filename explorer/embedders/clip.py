@@ -79,8 +79,11 @@ class ClipEmbedder(TorchImageEmbedder):
     default_batch_size = 128
 
     def __init__(self, arch: str = "ViT-B-32", *, pretrained: str | None = "laion2b_s34b_b79k",
-                 device: str = "auto") -> None:
+                 device: str = "auto", modality: str = "image") -> None:
         super().__init__(device=device)
+        if modality not in ("image", "text"):
+            raise ValueError(f"modality must be 'image' or 'text', got {modality!r}")
+        self.modality = modality
         self.arch = arch
         self.pretrained = pretrained
         self._preprocess = None
@@ -95,7 +98,14 @@ class ClipEmbedder(TorchImageEmbedder):
             weights = f"ckpt-{self._digest[:16]}"
         else:
             weights = self.pretrained or "random"
-        return f"clip-{self.arch}-{weights}-v1"
+        tower = "" if self.modality == "image" else "-text"
+        return f"clip-{self.arch}-{weights}{tower}-v1"
+
+    def for_modality(self, modality: str) -> "ClipEmbedder":
+        """The same model's other tower: images and texts land in one shared space."""
+        if modality == self.modality:
+            return self
+        return ClipEmbedder(self.arch, pretrained=self.pretrained, device=self.device, modality=modality)
 
     def _build(self):
         import open_clip
@@ -109,6 +119,7 @@ class ClipEmbedder(TorchImageEmbedder):
         else:
             model, _, preprocess = open_clip.create_model_and_transforms(self.arch, pretrained=self.pretrained)
         self._preprocess = preprocess
+        self._tokenizer = open_clip.get_tokenizer(self.arch)
         return model
 
     def _load(self):
@@ -116,17 +127,21 @@ class ClipEmbedder(TorchImageEmbedder):
 
         model = self._build()
 
-        class ImageTower(torch.nn.Module):
+        text = self.modality == "text"
+
+        class Tower(torch.nn.Module):
             def __init__(self, clip):
                 super().__init__()
                 self.clip = clip
 
             def forward(self, x):
-                return self.clip.encode_image(x)
+                return self.clip.encode_text(x) if text else self.clip.encode_image(x)
 
-        return ImageTower(model)
+        return Tower(model)
 
     def preprocess(self, item):
         if self._preprocess is None:
-            self.model  # noqa: B018 - building the model also builds its transform
+            self.model  # noqa: B018 - building the model also builds its transform and tokenizer
+        if self.modality == "text":
+            return self._tokenizer([str(item)])[0]
         return self._preprocess(item.convert("RGB"))
