@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from explorer.analysis import bootstrap_scores
 from explorer.cli import main
 from explorer.diversity import VendiAnalysis, kernel_spectrum, vendi_scores
-from explorer.kernels import median_sigma, rbf_kernel
+from explorer.kernels import median_sigma
 from explorer.vendi import CovarianceAccumulator, hill_number
 
 ORDERS = (0.1, 0.5, 1.0, 2.0, math.inf)
