@@ -109,7 +109,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         bar.refresh()
 
     result = embed_dataset(dataset, embedder, cache_dir=args.cache_dir, batch_size=args.batch_size,
-                           progress=progress)
+                           chunk_size=args.chunk_size, num_workers=args.workers, progress=progress)
     bar.close()
     out = write_embeddings(result, args.out)
     summary = result.summary()
@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", help="open_clip pretrained tag or checkpoint path")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--batch-size", type=int)
+    p.add_argument("--workers", type=int, help="decode worker processes (default: cores - 1 for image models)")
+    p.add_argument("--chunk-size", type=int, default=2048,
+                   help="items per cache chunk: a killed job re-embeds at most this many (default %(default)s)")
     p.add_argument("--cache-dir", help="cache folder (default: $VENDISCOPE_CACHE or ~/.cache/vendiscope)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -194,6 +194,46 @@ def load_embeddings(path: str | os.PathLike, *, manifest: str | os.PathLike | No
     return Dataset(items, path.stem, str(path), path.parent, vectors=vectors)
 
 
+def load_webdataset(source: str | os.PathLike) -> Dataset:
+    """Webdataset tar shards (one .tar, or a folder of them): one item per sample with an image;
+    labels from the sample's .cls/.txt/.json."""
+    from explorer.sources import webdataset_items
+
+    source = Path(source).expanduser().resolve()
+    shards = sorted(source.glob("*.tar")) if source.is_dir() else [source]
+    items = webdataset_items(shards)
+    if items.empty:
+        raise ValueError(f"no image samples in {source}")
+    items.insert(1, "kind", "image")
+    return Dataset(items[["id", "kind", "path", "set", "label"]], source.stem, str(source), source)
+
+
+def load_image_table(source: str | os.PathLike, *, column: str | None = None) -> Dataset:
+    """A Parquet/Arrow table with image bytes (a Hugging Face dataset saved to disk, or its
+    Parquet export): one item per row, the scalar columns kept as metadata."""
+    from explorer.sources import table_image_items
+
+    source = Path(source).expanduser().resolve()
+    files = sorted(source.glob("*.arrow")) + sorted(source.glob("*.parquet")) if source.is_dir() else [source]
+    if not files:
+        raise ValueError(f"no .arrow or .parquet files in {source}")
+    items = pd.concat([table_image_items(f, column) for f in files], ignore_index=True)
+    items["kind"] = "image"
+    items["id"] = _unique_ids(items["id"])
+    items["label"] = items["label"] if "label" in items else None
+    front = ["id", "kind", "path", "set", "label"]
+    items = items[front + [c for c in items.columns if c not in front]]
+    return Dataset(items, source.stem, str(source), source if source.is_dir() else source.parent)
+
+
+def _has_image_column(path: Path) -> bool:
+    from explorer.sources import _is_image_type
+
+    import pyarrow.parquet as pq
+
+    return any(_is_image_type(f.type) for f in pq.read_schema(path))
+
+
 def load_dataset(source: str | os.PathLike) -> Dataset:
     """Open an image folder or a manifest; a folder holding ``manifest.csv`` uses the manifest.
 
@@ -205,18 +245,29 @@ def load_dataset(source: str | os.PathLike) -> Dataset:
         for name in MANIFEST_NAMES:
             if (source / name).is_file():
                 return load_manifest(source / name)
+        if (source / "state.json").is_file() and any(source.glob("*.arrow")):
+            return load_image_table(source)  # datasets.Dataset.save_to_disk
+        if any(source.glob("*.tar")) and not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in source.iterdir()):
+            return load_webdataset(source)
         return load_image_folder(source)
     if source.is_file():
         suffix = source.suffix.lower()
         if suffix == ".txt":
             return load_text_lines(source)
+        if suffix == ".tar":
+            return load_webdataset(source)
+        if suffix == ".arrow":
+            return load_image_table(source)
         if suffix in ARRAY_SUFFIXES:
             return load_embeddings(source)
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
+            if _has_image_column(source):  # image bytes in the table, even in a column called "image"
+                return load_image_table(source)
             names = {c.lower() for c in pq.read_schema(source).names}
             if not names & {*PATH_COLUMNS, *TEXT_COLUMNS} and names & {"embedding", "embeddings", "vector"}:
                 return load_embeddings(source)
+
         return load_manifest(source)
     raise FileNotFoundError(f"no such file or folder: {source}")

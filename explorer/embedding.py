@@ -17,7 +17,8 @@ import pandas as pd
 from explorer.datasets import Dataset
 from explorer.embedders import Embedder
 from explorer.embedding_store import EmbeddingStore
-from explorer.images import ImageError, load_image
+from explorer.decoding import decoded_batches
+from explorer.sources import is_virtual, read_item
 from explorer.storage import atomic_write_bytes, cache_root, file_digest, load_arrays, save_arrays
 
 Progress = Callable[[int, int, str], None]
@@ -74,6 +75,13 @@ def _digests(items: pd.DataFrame, *, cache_dir=None) -> tuple[list[str | None], 
             digests.append(item_digest(row))
             continue
         path = row["path"]
+        if is_virtual(path):  # inside a tar shard or a table: hash the member's bytes
+            try:
+                digests.append(hashlib.sha1(read_item(path)).hexdigest())
+            except (OSError, ValueError, IndexError, KeyError) as err:
+                digests.append(None)
+                reasons[i] = f"cannot read the item: {err}"
+            continue
         try:
             stat = os.stat(path)
             hit = memo.get(path)
@@ -98,14 +106,6 @@ def _digests(items: pd.DataFrame, *, cache_dir=None) -> tuple[list[str | None], 
     return digests, reasons
 
 
-def _decode(row: dict, embedder: Embedder):
-    if row["kind"] == "text":
-        if not str(row["text"]).strip():
-            raise ImageError("empty text")
-        return embedder.preprocess(str(row["text"]))
-    return embedder.preprocess(load_image(row["path"]))
-
-
 def embed_dataset(
     dataset: Dataset,
     embedder: Embedder,
@@ -113,6 +113,7 @@ def embed_dataset(
     cache_dir: str | os.PathLike | None = None,
     batch_size: int | None = None,
     chunk_size: int = 2048,
+    num_workers: int | None = None,
     progress: Progress | None = None,
 ) -> EmbeddingResult:
     """Embed every item of ``dataset`` with ``embedder``, reusing and filling the disk cache.
@@ -148,40 +149,26 @@ def embed_dataset(
     n_cached = sum(d in cached for d in digests if d is not None)
 
     batch_size = batch_size or embedder.default_batch_size
+    records = items.to_dict("records") if todo else []
+    jobs = [(digest, records[i]) for digest, i in todo.items()]
     failed: dict[str, str] = {}
     chunk_digests: list[str] = []
     chunk_vectors: list[np.ndarray] = []
-    pending: list[tuple[str, object]] = []
     done = 0
-
-    def run_batch() -> None:
-        vectors = embedder.encode(embedder.collate([x for _, x in pending]))
-        chunk_digests.extend(d for d, _ in pending)
-        chunk_vectors.append(np.asarray(vectors, dtype=np.float32))
-        pending.clear()
-
-    def flush_chunk() -> None:
-        if chunk_digests:
+    for digests_ok, batch, failures in decoded_batches(jobs, embedder, batch_size=batch_size,
+                                                        num_workers=num_workers):
+        failed.update(failures)
+        if digests_ok:
+            chunk_digests.extend(digests_ok)
+            chunk_vectors.append(np.asarray(embedder.encode(batch), dtype=np.float32))
+        if len(chunk_digests) >= chunk_size:  # a killed job loses at most this unsaved chunk
             store.add(list(chunk_digests), np.concatenate(chunk_vectors))
             chunk_digests.clear()
             chunk_vectors.clear()
-
-    records = items.to_dict("records") if todo else []
-    for digest, i in todo.items():
-        try:
-            pending.append((digest, _decode(records[i], embedder)))
-        except ImageError as err:
-            failed[digest] = str(err)
-        if len(pending) >= batch_size:
-            run_batch()
-            if len(chunk_digests) >= chunk_size:
-                flush_chunk()
-        done += 1
-        if done % max(1, batch_size // 4) == 0 or done == len(todo):
-            report(done, len(todo), f"embedding with {embedder.name}")
-    if pending:
-        run_batch()
-    flush_chunk()
+        done += len(digests_ok) + len(failures)
+        report(done, len(jobs), f"embedding with {embedder.name}")
+    if chunk_digests:
+        store.add(list(chunk_digests), np.concatenate(chunk_vectors))
 
     keep = []
     for i, d in enumerate(digests):

@@ -7,12 +7,16 @@ onto a white background the same way every time.
 """
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from explorer.sources import is_virtual, read_item
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 MAX_PIXELS = 64_000_000  # ~8k x 8k; larger images are treated as decompression bombs
@@ -30,15 +34,30 @@ def load_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Imag
     >>> load_image(p).size, load_image(p).mode
     ((4, 2), 'RGB')
     """
+    if isinstance(path, str) and is_virtual(path):
+        try:
+            data = read_item(path)
+        except (OSError, ValueError, IndexError, KeyError, tarfile.TarError) as err:
+            raise ImageError(f"cannot read the item: {err}") from None
+        if not data:
+            raise ImageError("empty file (0 bytes)")
+        return _decode(io.BytesIO(data), max_pixels)
     path = Path(path)
     try:
         if not path.exists():
             raise ImageError("file not found" + (" (dangling symlink)" if path.is_symlink() else ""))
         if path.stat().st_size == 0:
             raise ImageError("empty file (0 bytes)")
+    except OSError as err:
+        raise ImageError(f"file not readable: {err}") from None
+    return _decode(path, max_pixels)
+
+
+def _decode(source, max_pixels: int) -> Image.Image:
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(source) as im:
                 w, h = im.size
                 if w * h > max_pixels:
                     raise ImageError(f"image too large ({w}x{h} pixels > {max_pixels}): possible decompression bomb")

@@ -72,6 +72,10 @@ class TorchImageEmbedder(Embedder):
         self.device = device
         self._model = None
 
+    def __getstate__(self) -> dict:
+        # decode workers need the preprocessing, never a copy of the model's weights
+        return {**self.__dict__, "_model": None}
+
     def _load(self):  # returns an eval-mode module mapping (b, 3, h, w) to (b, d)
         raise NotImplementedError
 

@@ -1,0 +1,93 @@
+"""Embedding throughput: model alone, decoding alone, end to end, and the cache.
+
+Prints images/s for
+  (a) the model alone on synthetic tensors already in memory,
+  (b) decode + resize + normalise alone (the DataLoader workers, no model),
+  (c) end to end (`embed_dataset` on JPEG files, empty cache),
+and the ratio c / min(a, b) (1.0 = decoding fully hidden behind the model). Then the second run
+on unchanged data (all from cache) as a speed-up over the first, and adding 10 files.
+
+    python benchmarks/embed.py [--model efficientnet-lite0] [--n 400] [--size 256] [--device auto]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from explorer.datasets import load_image_folder
+from explorer.decoding import decoded_batches, default_workers
+from explorer.embedders import get_embedder
+from explorer.embedding import embed_dataset
+
+
+def make_jpegs(root: Path, n: int, size: int, start: int = 0) -> None:
+    """Smooth random colour fields with noise: JPEGs that decode like photos, not like flat colour."""
+    rng = np.random.default_rng(start)
+    for i in range(start, start + n):
+        low = rng.integers(0, 255, (8, 8, 3), np.uint8)
+        img = Image.fromarray(low).resize((size, size), Image.Resampling.BICUBIC)
+        arr = np.asarray(img, np.int16) + rng.integers(-20, 20, (size, size, 3))
+        Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(root / f"{i:06d}.jpg", quality=90)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="efficientnet-lite0")
+    parser.add_argument("--n", type=int, default=400)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    import torch
+
+    embedder = get_embedder(args.model, device=args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "imgs"
+        root.mkdir()
+        make_jpegs(root, args.n, args.size)
+        dataset = load_image_folder(root)
+        jobs = [(str(i), row) for i, row in enumerate(dataset.items.to_dict("records"))]
+        workers = default_workers(embedder, args.n, args.batch_size)
+
+        sample = next(decoded_batches(jobs[: args.batch_size], embedder, batch_size=args.batch_size,
+                                      num_workers=0))[1]
+        embedder.encode(sample)  # load weights, warm up kernels
+        if str(embedder.device).startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(max(1, args.n // args.batch_size)):
+            embedder.encode(sample)
+        if str(embedder.device).startswith("cuda"):
+            torch.cuda.synchronize()
+        model_rate = max(1, args.n // args.batch_size) * args.batch_size / (time.perf_counter() - start)
+
+        start = time.perf_counter()
+        decoded = sum(len(d) for d, _, _ in decoded_batches(jobs, embedder, batch_size=args.batch_size,
+                                                            num_workers=workers))
+        decode_rate = decoded / (time.perf_counter() - start)
+
+        cache = Path(tmp) / "cache"
+        first = embed_dataset(dataset, embedder, cache_dir=cache, batch_size=args.batch_size)
+        e2e_rate = first.n_computed / first.seconds
+        second = embed_dataset(dataset, embedder, cache_dir=cache, batch_size=args.batch_size)
+        make_jpegs(root, 10, args.size, start=args.n)
+        third = embed_dataset(load_image_folder(root), embedder, cache_dir=cache, batch_size=args.batch_size)
+
+    print(f"{args.model} on {embedder.device}, {args.n} JPEGs of {args.size}px, batch {args.batch_size}, "
+          f"{workers} decode worker(s)")
+    print(f"(a) model alone:        {model_rate:9.1f} images/s")
+    print(f"(b) decode + resize:    {decode_rate:9.1f} images/s")
+    print(f"(c) end to end:         {e2e_rate:9.1f} images/s")
+    print(f"ratio c / min(a, b):    {e2e_rate / min(model_rate, decode_rate):9.2f}")
+    print(f"second run (all cached): {second.seconds:.3f} s vs {first.seconds:.2f} s: "
+          f"{first.seconds / second.seconds:,.0f}x faster ({second.n_computed} computed)")
+    print(f"after adding 10 files: {third.n_computed} computed, {third.n_cached} from cache")
+
+
+if __name__ == "__main__":
+    main()
