@@ -94,7 +94,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.source)
     modality = "text" if (dataset.items["kind"] == "text").any() else "image"
     embedder, notice = resolve_embedder(args.model, pretrained=args.pretrained, device=args.device,
-                                        modality=modality)
+                                        modality=modality, precision=args.precision)
     if notice and args.model != "auto":
         print(f"error: {notice.split('. Using')[0]}. Pass --model auto to fall back, or choose "
               "--model efficientnet-lite0 or pixels.", file=sys.stderr)
@@ -175,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto, pixels, efficientnet-lite0, minilm, clip:ARCH[/TAG|@PATH]")
     p.add_argument("--pretrained", help="open_clip pretrained tag or checkpoint path")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=int, help="default: 512 on CUDA, 64-512 on CPU by model")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
+                   help="autocast on CUDA (auto: bf16 where supported, else fp16)")
     p.add_argument("--workers", type=int, help="decode worker processes (default: cores - 1 for image models)")
     p.add_argument("--chunk-size", type=int, default=2048,
                    help="items per cache chunk: a killed job re-embeds at most this many (default %(default)s)")

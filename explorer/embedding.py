@@ -148,7 +148,7 @@ def embed_dataset(
             todo[d] = i
     n_cached = sum(d in cached for d in digests if d is not None)
 
-    batch_size = batch_size or embedder.default_batch_size
+    batch_size = batch_size or embedder.batch_size_hint
     records = items.to_dict("records") if todo else []
     jobs = [(digest, records[i]) for digest, i in todo.items()]
     failed: dict[str, str] = {}

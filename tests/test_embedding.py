@@ -127,3 +127,10 @@ def test_text_items_need_a_text_embedder(tmp_path):
     pd.DataFrame({"text": ["hello", ""]}).to_csv(path, index=False)
     with pytest.raises(ValueError, match="pixels embeds images, but these items are texts"):
         embed_dataset(load_manifest(path), get_embedder("pixels"), cache_dir=tmp_path)
+
+
+def test_precision_is_validated_and_cpu_runs_in_fp32():
+    with pytest.raises(ValueError, match="precision"):
+        get_embedder("efficientnet-lite0", precision="int8")
+    embedder = get_embedder("efficientnet-lite0", device="cpu", precision="fp16")
+    assert embedder._autocast_dtype() is None and embedder.batch_size_hint == 64

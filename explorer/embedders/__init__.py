@@ -40,7 +40,8 @@ def _parse_clip(name: str, pretrained: str | None) -> tuple[str, str | None]:
     return spec, pretrained
 
 
-def get_embedder(name: str, *, pretrained: str | None = None, device: str = "auto") -> Embedder:
+def get_embedder(name: str, *, pretrained: str | None = None, device: str = "auto",
+                 precision: str = "auto") -> Embedder:
     """Build the embedder called ``name`` (weights load lazily, on first use).
 
     >>> get_embedder("pixels").cache_key()
@@ -52,17 +53,17 @@ def get_embedder(name: str, *, pretrained: str | None = None, device: str = "aut
     if key == "pixels":
         return PixelEmbedder()
     if key in ("efficientnet-lite0", "efficientnet_lite0"):
-        return EfficientNetLite0Embedder(device=device)
+        return EfficientNetLite0Embedder(device=device, precision=precision)
     if key in ("minilm", "all-MiniLM-L6-v2"):
         return MiniLMEmbedder(device=device)
     if key == "auto":
         return resolve_embedder("auto", device=device)[0]
     arch, tag = _parse_clip(key, pretrained)
-    return ClipEmbedder(arch, pretrained=tag, device=device)
+    return ClipEmbedder(arch, pretrained=tag, device=device, precision=precision)
 
 
 def resolve_embedder(name: str = "auto", *, pretrained: str | None = None, device: str = "auto",
-                     modality: str = "image") -> tuple[Embedder, str | None]:
+                     modality: str = "image", precision: str = "auto") -> tuple[Embedder, str | None]:
     """Like :func:`get_embedder`, but an open_clip model whose weights cannot be had falls back to
     efficientnet-lite0; the second value is the notice to show users (None when no fallback).
 
@@ -71,7 +72,7 @@ def resolve_embedder(name: str = "auto", *, pretrained: str | None = None, devic
     """
     if name == "auto":
         name = f"clip:{DEFAULT_CLIP[0]}/{DEFAULT_CLIP[1]}"
-    embedder = get_embedder(name, pretrained=pretrained, device=device)
+    embedder = get_embedder(name, pretrained=pretrained, device=device, precision=precision)
     if not isinstance(embedder, ClipEmbedder):
         return embedder, None
     ok, why = weights_status(embedder.arch, embedder.pretrained)
@@ -80,4 +81,4 @@ def resolve_embedder(name: str = "auto", *, pretrained: str | None = None, devic
     fallback = "minilm" if modality == "text" else FALLBACK
     notice = (f"open_clip {embedder.arch} ({embedder.pretrained}) weights are unavailable: {why}. "
               f"Using the offline {fallback} embedder instead.")
-    return get_embedder(fallback, device=device), notice
+    return get_embedder(fallback, device=device, precision=precision), notice

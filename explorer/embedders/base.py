@@ -34,6 +34,10 @@ class Embedder:
     modality: str = "image"
     default_batch_size: int = 64
 
+    @property
+    def batch_size_hint(self) -> int:
+        return self.default_batch_size
+
     def cache_key(self) -> str:
         raise NotImplementedError
 
@@ -65,12 +69,34 @@ class Embedder:
         return f"{type(self).__name__}({self.name!r})"
 
 
-class TorchImageEmbedder(Embedder):
-    """A torch image model run in inference mode, with autocast on CUDA."""
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+GPU_BATCH_SIZE = 512  # large batches keep a GPU busy; CPUs gain nothing past ~64
 
-    def __init__(self, *, device: str = "auto") -> None:
+
+class TorchImageEmbedder(Embedder):
+    """A torch model run in inference mode; on CUDA under autocast (``precision`` "auto" = bf16
+    where supported, else fp16; "fp32" disables it)."""
+
+    def __init__(self, *, device: str = "auto", precision: str = "auto") -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.device = device
+        self.precision = precision
         self._model = None
+
+    @property
+    def batch_size_hint(self) -> int:
+        """Default batch size for the resolved device."""
+        return GPU_BATCH_SIZE if resolve_device(self.device).startswith("cuda") else self.default_batch_size
+
+    def _autocast_dtype(self):
+        import torch
+
+        if self.precision == "fp32" or not self.device.startswith("cuda"):
+            return None
+        if self.precision == "fp16" or (self.precision == "auto" and not torch.cuda.is_bf16_supported()):
+            return torch.float16
+        return torch.bfloat16
 
     def __getstate__(self) -> dict:
         # decode workers need the preprocessing, never a copy of the model's weights
@@ -91,9 +117,10 @@ class TorchImageEmbedder(Embedder):
 
         model = self.model
         x = batch.to(self.device, non_blocking=True)
+        dtype = self._autocast_dtype()
         with torch.inference_mode():
-            if self.device.startswith("cuda"):
-                with torch.autocast("cuda", dtype=torch.bfloat16):
+            if dtype is not None:
+                with torch.autocast("cuda", dtype=dtype):
                     out = model(x)
             else:
                 out = model(x)

@@ -79,8 +79,8 @@ class ClipEmbedder(TorchImageEmbedder):
     default_batch_size = 128
 
     def __init__(self, arch: str = "ViT-B-32", *, pretrained: str | None = "laion2b_s34b_b79k",
-                 device: str = "auto", modality: str = "image") -> None:
-        super().__init__(device=device)
+                 device: str = "auto", modality: str = "image", precision: str = "auto") -> None:
+        super().__init__(device=device, precision=precision)
         if modality not in ("image", "text"):
             raise ValueError(f"modality must be 'image' or 'text', got {modality!r}")
         self.modality = modality
@@ -105,7 +105,8 @@ class ClipEmbedder(TorchImageEmbedder):
         """The same model's other tower: images and texts land in one shared space."""
         if modality == self.modality:
             return self
-        return ClipEmbedder(self.arch, pretrained=self.pretrained, device=self.device, modality=modality)
+        return ClipEmbedder(self.arch, pretrained=self.pretrained, device=self.device, modality=modality,
+                            precision=self.precision)
 
     def _build(self):
         import open_clip

@@ -23,8 +23,8 @@ class EfficientNetLite0Embedder(TorchImageEmbedder):
     dim = 1280
     default_batch_size = 64
 
-    def __init__(self, *, device: str = "auto", image_size: int = 224) -> None:
-        super().__init__(device=device)
+    def __init__(self, *, device: str = "auto", image_size: int = 224, precision: str = "auto") -> None:
+        super().__init__(device=device, precision=precision)
         self.image_size = image_size
         self._transform = None
 
