@@ -57,12 +57,12 @@ def main() -> None:
         sample = next(decoded_batches(jobs[: args.batch_size], embedder, batch_size=args.batch_size,
                                       num_workers=0))[1]
         embedder.encode(sample)  # load weights, warm up kernels
-        if str(embedder.device).startswith("cuda"):
+        if str(getattr(embedder, "device", "cpu")).startswith("cuda"):
             torch.cuda.synchronize()
         start = time.perf_counter()
         for _ in range(max(1, args.n // args.batch_size)):
             embedder.encode(sample)
-        if str(embedder.device).startswith("cuda"):
+        if str(getattr(embedder, "device", "cpu")).startswith("cuda"):
             torch.cuda.synchronize()
         model_rate = max(1, args.n // args.batch_size) * args.batch_size / (time.perf_counter() - start)
 
@@ -78,7 +78,7 @@ def main() -> None:
         make_jpegs(root, 10, args.size, start=args.n)
         third = embed_dataset(load_image_folder(root), embedder, cache_dir=cache, batch_size=args.batch_size)
 
-    print(f"{args.model} on {embedder.device}, {args.n} JPEGs of {args.size}px, batch {args.batch_size}, "
+    print(f"{args.model} on {getattr(embedder, 'device', 'cpu')}, {args.n} JPEGs of {args.size}px, batch {args.batch_size}, "
           f"{workers} decode worker(s)")
     print(f"(a) model alone:        {model_rate:9.1f} images/s")
     print(f"(b) decode + resize:    {decode_rate:9.1f} images/s")
