@@ -78,7 +78,8 @@ def main() -> None:
         make_jpegs(root, 10, args.size, start=args.n)
         third = embed_dataset(load_image_folder(root), embedder, cache_dir=cache, batch_size=args.batch_size)
 
-    print(f"{args.model} on {getattr(embedder, 'device', 'cpu')}, {args.n} JPEGs of {args.size}px, batch {args.batch_size}, "
+    device = getattr(embedder, "device", "cpu")
+    print(f"{args.model} on {device}, {args.n} JPEGs of {args.size}px, batch {args.batch_size}, "
           f"{workers} decode worker(s)")
     print(f"(a) model alone:        {model_rate:9.1f} images/s")
     print(f"(b) decode + resize:    {decode_rate:9.1f} images/s")
