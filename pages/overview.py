@@ -8,7 +8,11 @@ from explorer.analysis import cached_group_scores, score_columns
 from explorer.datasets import load_dataset, sample_data_dir
 from explorer.embedders import CHOICES, resolve_embedder
 from explorer.embedding import embed_dataset
+from explorer.export import FORMATS, export_table, to_bytes
+from explorer.flags import FlagStore
+from explorer.images import load_image
 from explorer.projection import umap_project
+from explorer.sources import is_virtual
 from explorer.vendi import DEFAULT_ORDERS, order_label
 
 SAMPLE = "Sample: handwritten digits + model samples"
@@ -129,13 +133,31 @@ event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box",
                         key="overview_map", width="stretch")
 
 picked = [p["customdata"] for p in (event.selection.points if event else []) if "customdata" in p]
-if not picked:
-    st.caption("Select points on the map (box or lasso) to see those items here.")
-    st.stop()
-st.markdown(f"**{len(picked):,} selected** — showing up to 24")
-view = shown.set_index("id").loc[picked[:24]].reset_index()
-if "path" in view.columns:
-    st.image(view["path"].tolist(), caption=[f"{s} · {lab}" for s, lab in zip(view["set"], view["label"])],
-             width=72)
+flags = FlagStore.for_dataset(dataset.source)
+if picked:
+    st.markdown(f"**{len(picked):,} selected** — showing up to 24")
+    view = shown.set_index("id").loc[picked[:24]].reset_index()
+    if "path" in view.columns:
+        # items inside tar shards or tables are decoded here; files are served as they are
+        images = [load_image(p) if is_virtual(p) else p for p in view["path"]]
+        st.image(images, caption=[f"{s} · {lab}" for s, lab in zip(view["set"], view["label"])], width=72)
+    else:
+        st.dataframe(view[[c for c in ("id", "set", "label", "text") if c in view.columns]], hide_index=True)
+    with st.form("flag_selection", clear_on_submit=True):
+        reason = st.text_input("Reason", placeholder="e.g. off-topic, duplicate, blurry")
+        if st.form_submit_button(f"Flag {len(picked):,} selected items", icon=":material/flag:"):
+            added = flags.add(picked, reason=reason.strip() or "flagged in the app", source="selection")
+            st.toast(f"{added:,} new flag(s) saved")
 else:
-    st.dataframe(view[[c for c in ("id", "set", "label", "text") if c in view.columns]], hide_index=True)
+    st.caption("Select points on the map (box or lasso) to see those items here and flag them.")
+
+flagged = flags.reasons()
+with st.expander(f"Flagged items: {len(flagged):,}", icon=":material/flag:", expanded=bool(flagged)):
+    if flagged:
+        table = export_table(items[items["id"].isin(flagged)], reasons=flagged)
+        st.dataframe(table, hide_index=True, height=min(400, 40 + 35 * len(table)))
+        for column, fmt in zip(st.columns(len(FORMATS)), FORMATS):
+            column.download_button(f"Download {fmt.upper()}", to_bytes(table, fmt), file_name=f"flagged.{fmt}",
+                                   key=f"download_{fmt}", icon=":material/download:")
+    else:
+        st.caption("Nothing flagged yet. Flags are saved with the dataset's cache and survive restarts.")

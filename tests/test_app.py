@@ -49,3 +49,17 @@ def test_overview_opens_a_text_file_with_the_offline_text_embedder(tmp_path, mon
     assert not at.exception, at.exception
     assert any("minilm" in w.value for w in at.warning)
     assert [m.label for m in at.metric][:5] == ["VS q=0.1", "VS q=0.5", "VS q=1", "VS q=2", "VS q=inf"]
+
+
+@pytest.mark.slow
+def test_overview_lists_flags_with_downloads(shared_cache, monkeypatch):
+    from explorer.flags import FlagStore
+
+    monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
+    FlagStore.for_dataset(str(sample_data_dir() / "manifest.csv")).add(["real/0/real_0000.png"], reason="odd one")
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.run()
+    assert not at.exception, at.exception
+    assert any(e.label == "Flagged items: 1" for e in at.expander)
+    table = at.dataframe[-1].value
+    assert table["id"].tolist() == ["real/0/real_0000.png"] and table["flag_reasons"].tolist() == ["odd one"]
