@@ -114,3 +114,25 @@ def kmeans_labels(embeddings: np.ndarray, *, k: int, seed: int = 0) -> np.ndarra
     _, first = np.unique(ids, return_index=True)
     rank = {c: r for r, c in enumerate(ids[np.sort(first)])}
     return np.array([f"c{rank[c]}" for c in ids])
+
+
+def cached_analysis(embeddings: np.ndarray, *, n_modes: int = 10, top_items: int = 12, cache_dir=None) -> dict:
+    """Spectrum (eigenvalues, cumulative mass), modes with their top items (row indices into
+    ``embeddings``) and per-item contributions of the cosine kernel, stored on disk by content.
+
+    >>> a = cached_analysis(np.eye(3))
+    >>> len(a["eigenvalues"]), round(sum(a["entropy"]) / 3, 6) == round(float(np.log(3)), 6)
+    (3, True)
+    """
+    from explorer.diversity import VendiAnalysis
+
+    x = np.ascontiguousarray(embeddings)
+
+    def compute() -> dict:
+        a = VendiAnalysis(n_modes=n_modes, top_items=top_items, exact_loo=False).fit(x)
+        return {"scores": {order_label(q): v for q, v in a.scores_.items()},
+                "eigenvalues": a.eigenvalues_.tolist(), "cumulative": a.cumulative_.tolist(),
+                "modes": a.modes_, **{c: a.contributions_[c].tolist() for c in a.contributions_.columns}}
+
+    key = hash_key("analysis", 1, n_modes, top_items, str(x.dtype), x.shape, x.tobytes())
+    return json_memo("analysis", key, compute, root=cache_dir)

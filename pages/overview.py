@@ -1,111 +1,22 @@
-"""Overview: per-set Vendi scores and a UMAP map of the chosen dataset."""
+"""Overview: per-set Vendi scores, the spectrum, and a UMAP map of the chosen dataset."""
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer.analysis import cached_group_scores, score_columns
-from explorer.datasets import load_dataset, sample_data_dir
-from explorer.embedders import CHOICES, resolve_embedder
-from explorer.embedding import embed_dataset
+from explorer.analysis import bootstrap_scores, cached_group_scores, score_columns
 from explorer.export import FORMATS, export_table, to_bytes
 from explorer.flags import FlagStore
-from explorer.images import load_image
-from explorer.projection import umap_project
-from explorer.sources import is_virtual
+from explorer.storage import hash_key, json_memo
 from explorer.vendi import DEFAULT_ORDERS, order_label
-
-SAMPLE = "Sample: handwritten digits + model samples"
-OTHER = "Another path…"
-
-
-@st.cache_resource(show_spinner=False)
-def cached_dataset(source: str):
-    return load_dataset(source)
-
-
-@st.cache_resource(show_spinner=False)
-def cached_embedder(name: str, modality: str):
-    return resolve_embedder(name, modality=modality)
-
-
-@st.cache_resource(show_spinner=False)
-def results_memo() -> dict:
-    """Per-process memo of heavy results. A plain dict rather than st.cache_data, because the
-    computations report progress into page elements, which Streamlit's caches cannot replay."""
-    return {}
-
-
-def memoized(key: tuple, compute):
-    memo = results_memo()
-    if key not in memo:
-        if len(memo) >= 16:
-            memo.pop(next(iter(memo)))
-        memo[key] = compute()
-    return memo[key]
-
-
-def pick_source() -> str | None:
-    options = [SAMPLE, *st.session_state.get("cli_sources", []), OTHER]
-    choice = st.sidebar.selectbox("Dataset", options, key="source_choice")
-    if choice == SAMPLE:
-        return str(sample_data_dir())
-    if choice == OTHER:
-        path = st.sidebar.text_input("Image folder, manifest, text file or embeddings", key="source_path")
-        return path.strip() or None
-    return choice
-
+from pages._common import analysis_of, memoized, prepare, thumbnails
 
 st.title("Overview")
-source = pick_source()
-embedder_name = st.sidebar.selectbox(
-    "Embedder", CHOICES, key="embedder",
-    help="auto: open_clip ViT-B-32 when its weights can be had, else efficientnet-lite0")
-if not source:
-    st.info("Enter the path of an image folder or a manifest in the sidebar.")
-    st.stop()
-
-try:
-    dataset = cached_dataset(source)
-except (FileNotFoundError, ValueError) as err:
-    st.error(f"Cannot open {source}: {err}")
-    st.stop()
-
-modality = "text" if (dataset.items["kind"] == "text").any() else "image"
-embedder, notice = cached_embedder(embedder_name, modality)
-if notice and dataset.vectors is None:
-    st.warning(notice, icon=":material/cloud_off:")
-
-with st.status(f"Preparing {dataset.name} ({len(dataset):,} items)…", expanded=False) as status:
-    bar = st.progress(0.0, text="embedding")
-
-    def on_embed(done: int, total: int, message: str) -> None:
-        bar.progress(done / total if total else 1.0, text=f"{message}: {done:,}/{total:,}")
-
-    result = memoized(("embed", source, embedder.cache_key()),
-                      lambda: embed_dataset(dataset, embedder, progress=on_embed))
-    bar.progress(1.0, text=f"embedded {len(result.items):,} items with {result.embedder}")
-    if len(result.items) == 0:
-        status.update(label="No item could be embedded", state="error")
-        st.dataframe(result.skipped)
-        st.stop()
-    status.write("Projecting with UMAP (cached after the first time)…")
-    coords = memoized(("umap", source, embedder.cache_key()),
-                      lambda: umap_project(result.embeddings, progress=status.write))
-    status.update(label=f"{dataset.name}: {len(result.items):,} items embedded with {result.embedder}",
-                  state="complete")
-
-if len(result.skipped):
-    with st.expander(f"{len(result.skipped)} item(s) skipped", icon=":material/warning:"):
-        st.dataframe(result.skipped, hide_index=True)
-
-items = result.items
-sets = sorted(items["set"].astype(str).unique())
-chosen = st.sidebar.multiselect("Sets", sets, default=sets, key=f"sets:{source}")  # per dataset
-if not chosen:
-    st.info("Choose at least one set.")
-    st.stop()
-mask = items["set"].astype(str).isin(chosen).to_numpy()
+state = prepare()
+source, dataset, embedder, items, mask, chosen, coords = (
+    state.source, state.dataset, state.embedder, state.items, state.mask, state.chosen, state.coords)
+result = state.result
 
 st.subheader("Vendi scores per set")
 st.caption("Cosine kernel on the embeddings, through the d×d covariance; eigenvalues below the "
@@ -117,6 +28,43 @@ for row in table.to_dict("records"):
     st.markdown(f"**{row['group']}** · {row['n']:,} items · rank {row['rank']}")
     for card, q, col in zip(st.columns(len(cols)), DEFAULT_ORDERS, cols):
         card.metric(f"VS q={order_label(q)}", f"{row[col]:.2f}")
+
+if len(table) > 1:
+    counts = items.loc[mask, "set"].astype(str).value_counts()
+    n_eq = int(counts.min())
+    if n_eq >= 2:
+        x_sel, groups = result.embeddings[mask], items.loc[mask, "set"].astype(str).tolist()
+        key = hash_key("bootstrap", n_eq, groups, str(x_sel.dtype), x_sel.shape, x_sel.tobytes())
+        boot = memoized(("boot", key), lambda: json_memo(
+            "bootstrap", key, lambda: bootstrap_scores(x_sel, groups, n_boot=30).to_dict("records")))
+        rows = []
+        for row in boot:
+            rows.append({"set": row["group"], **{
+                f"VS q={order_label(q)}": f"{row[c]:.2f}  [{row[c + '_lo']:.2f}, {row[c + '_hi']:.2f}]"
+                for q, c in zip(DEFAULT_ORDERS, cols)}})
+        st.markdown(f"**At equal size** (n = {n_eq:,} per set, mean and 95% interval over 30 random subsets)")
+        st.dataframe(rows, hide_index=True)
+
+st.subheader("Spectrum")
+analysis = analysis_of(state)
+lam = np.asarray(analysis["eigenvalues"])
+top = min(len(lam), 200)
+spectrum = go.Figure()
+spectrum.add_trace(go.Scatter(x=np.arange(1, top + 1), y=lam[:top], mode="lines+markers", name="eigenvalue",
+                              marker={"size": 4}))
+spectrum.add_trace(go.Scatter(x=np.arange(1, top + 1), y=np.asarray(analysis["cumulative"])[:top], yaxis="y2",
+                              mode="lines", name="cumulative mass", line={"dash": "dot"}))
+spectrum.update_layout(height=320, margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis={"title": "mode"},
+                       yaxis={"type": "log", "title": "eigenvalue of K/n"},
+                       yaxis2={"overlaying": "y", "side": "right", "range": [0, 1.02], "title": "cumulative"},
+                       legend={"orientation": "h", "y": 1.1})
+left, right = st.columns([3, 2])
+left.plotly_chart(spectrum, width="stretch", key="spectrum")
+labels = items.loc[mask, "label"].fillna("—").astype(str).to_numpy()
+right.dataframe([{"mode": m["mode"] + 1, "weight": f"{m['weight']:.3f}",
+                  "top items": ", ".join(labels[m["positive"][:6]])} for m in analysis["modes"][:5]],
+                hide_index=True)
+right.caption("Labels of the items that load most on each mode; the Modes page shows them.")
 
 st.subheader("Map")
 color_by = st.sidebar.selectbox("Colour by", ["label", "set"], key="color_by")
@@ -139,7 +87,7 @@ if picked:
     view = shown.set_index("id").loc[picked[:24]].reset_index()
     if "path" in view.columns:
         # items inside tar shards or tables are decoded here; files are served as they are
-        images = [load_image(p) if is_virtual(p) else p for p in view["path"]]
+        images = thumbnails(view["path"])
         st.image(images, caption=[f"{s} · {lab}" for s, lab in zip(view["set"], view["label"])], width=72)
     else:
         st.dataframe(view[[c for c in ("id", "set", "label", "text") if c in view.columns]], hide_index=True)

@@ -63,3 +63,21 @@ def test_overview_lists_flags_with_downloads(shared_cache, monkeypatch):
     assert any(e.label == "Flagged items: 1" for e in at.expander)
     table = at.dataframe[-1].value
     assert table["id"].tolist() == ["real/0/real_0000.png"] and table["flag_reasons"].tolist() == ["odd one"]
+
+
+@pytest.mark.slow
+def test_modes_page_shows_the_top_mode_and_its_items(shared_cache, monkeypatch):
+    from explorer.diversity import VendiAnalysis
+
+    monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.run()
+    at.switch_page("pages/modes.py").run()
+    assert not at.exception, at.exception
+    result = embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
+    a = VendiAnalysis(q=[1.0], n_modes=3, top_items=12, exact_loo=False).fit(result.embeddings)
+    assert at.metric[0].label == "Weight of mode 1"
+    assert at.metric[0].value == f"{a.modes_[0]['weight']:.4f}"
+    images = at.get("image")
+    assert len(images) == 2  # one grid per side
+    assert at.title[0].value == "Modes"

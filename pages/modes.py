@@ -1,0 +1,38 @@
+"""Modes: the directions behind the spectrum, and the items that load most on each (both signs)."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from pages._common import analysis_of, prepare, thumbnails
+
+st.title("Modes")
+state = prepare()
+analysis = analysis_of(state)
+modes = analysis["modes"]
+shown = state.items[state.mask].reset_index(drop=True)
+st.caption("Mode k is the k-th eigenvector of the kernel's covariance; its weight is its share of the "
+           "spectrum. The items with the largest projections, positive and negative, show what it is.")
+k = st.select_slider("Mode", options=list(range(1, len(modes) + 1)), key="mode") - 1
+mode = modes[k]
+total = float(np.sum(analysis["eigenvalues"]))
+st.metric(f"Weight of mode {k + 1}", f"{mode['weight']:.4f}", help=f"of a total of {total:.3f}")
+
+
+def grid(side: str) -> None:
+    rows = shown.iloc[mode[side]]
+    loads = mode[f"{side}_loadings"]
+    st.markdown(f"**{'Positive' if side == 'positive' else 'Negative'} side**")
+    captions = [f"{s} · {lab} · {v:+.2f}" for s, lab, v in zip(rows["set"], rows["label"], loads)]
+    if "path" in rows.columns:
+        st.image(thumbnails(rows["path"]), caption=captions, width=80)
+    else:
+        st.dataframe(rows[[c for c in ("id", "set", "label", "text") if c in rows]].assign(loading=loads),
+                     hide_index=True)
+
+
+left, right = st.columns(2)
+with left:
+    grid("positive")
+with right:
+    grid("negative")
