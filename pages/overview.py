@@ -56,7 +56,8 @@ spectrum.add_trace(go.Scatter(x=np.arange(1, top + 1), y=np.asarray(analysis["cu
                               mode="lines", name="cumulative mass", line={"dash": "dot"}))
 spectrum.update_layout(height=320, margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis={"title": "mode"},
                        yaxis={"type": "log", "title": "eigenvalue of K/n"},
-                       yaxis2={"overlaying": "y", "side": "right", "range": [0, 1.02], "title": "cumulative"},
+                       yaxis2={"overlaying": "y", "side": "right", "range": [0, 1.02], "dtick": 0.25,
+                               "title": "cumulative"},
                        legend={"orientation": "h", "y": 1.1})
 left, right = st.columns([3, 2])
 left.plotly_chart(spectrum, width="stretch", key="spectrum")
