@@ -12,6 +12,7 @@ if "cli_sources" not in st.session_state:
 
 page = st.navigation([
     st.Page("pages/overview.py", title="Overview", icon=":material/insights:", default=True),
+    st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:"),
     st.Page("pages/modes.py", title="Modes", icon=":material/stacked_line_chart:"),
 ])
 page.run()

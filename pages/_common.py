@@ -133,3 +133,23 @@ def analysis_of(state: PageState) -> dict:
 def thumbnails(paths) -> list:
     """Images for st.image: files as they are, items inside containers decoded."""
     return [load_image(p) if is_virtual(p) else p for p in paths]
+
+
+def item_grid(view: pd.DataFrame, *, width: int = 72, extra: list[str] | None = None) -> None:
+    """Thumbnails (images) or a table (texts, vectors) of the items in ``view``."""
+    if "path" in view.columns:
+        captions = [f"{s} · {lab}" + "".join(f" · {view[c].iloc[i]:.2f}" for c in (extra or []))
+                    for i, (s, lab) in enumerate(zip(view["set"], view["label"].fillna("—")))]
+        st.image(thumbnails(view["path"]), caption=captions, width=width)
+    else:
+        st.dataframe(view[[c for c in ("id", "set", "label", "text", *(extra or [])) if c in view.columns]],
+                     hide_index=True)
+
+
+def flag_form(ids: list[str], flags, *, key: str = "flag_selection") -> None:
+    """Flag ``ids`` with a reason typed by the user."""
+    with st.form(key, clear_on_submit=True):
+        reason = st.text_input("Reason", placeholder="e.g. off-topic, duplicate, blurry")
+        if st.form_submit_button(f"Flag {len(ids):,} selected items", icon=":material/flag:"):
+            added = flags.add(ids, reason=reason.strip() or "flagged in the app", source="selection")
+            st.toast(f"{added:,} new flag(s) saved")

@@ -10,7 +10,7 @@ from explorer.export import FORMATS, export_table, to_bytes
 from explorer.flags import FlagStore
 from explorer.storage import hash_key, json_memo
 from explorer.vendi import DEFAULT_ORDERS, order_label
-from pages._common import analysis_of, memoized, prepare, thumbnails
+from pages._common import analysis_of, flag_form, item_grid, memoized, prepare
 
 st.title("Overview")
 state = prepare()
@@ -85,18 +85,8 @@ picked = [p["customdata"] for p in (event.selection.points if event else []) if 
 flags = FlagStore.for_dataset(dataset.source)
 if picked:
     st.markdown(f"**{len(picked):,} selected** — showing up to 24")
-    view = shown.set_index("id").loc[picked[:24]].reset_index()
-    if "path" in view.columns:
-        # items inside tar shards or tables are decoded here; files are served as they are
-        images = thumbnails(view["path"])
-        st.image(images, caption=[f"{s} · {lab}" for s, lab in zip(view["set"], view["label"])], width=72)
-    else:
-        st.dataframe(view[[c for c in ("id", "set", "label", "text") if c in view.columns]], hide_index=True)
-    with st.form("flag_selection", clear_on_submit=True):
-        reason = st.text_input("Reason", placeholder="e.g. off-topic, duplicate, blurry")
-        if st.form_submit_button(f"Flag {len(picked):,} selected items", icon=":material/flag:"):
-            added = flags.add(picked, reason=reason.strip() or "flagged in the app", source="selection")
-            st.toast(f"{added:,} new flag(s) saved")
+    item_grid(shown.set_index("id").loc[picked[:24]].reset_index())
+    flag_form(picked, flags)
 else:
     st.caption("Select points on the map (box or lasso) to see those items here and flag them.")
 

@@ -81,3 +81,25 @@ def test_modes_page_shows_the_top_mode_and_its_items(shared_cache, monkeypatch):
     images = at.get("image")
     assert len(images) == 2  # one grid per side
     assert at.title[0].value == "Modes"
+
+
+@pytest.mark.slow
+def test_explore_filters_drive_scores_and_grid(shared_cache, monkeypatch):
+    from explorer.diversity import vendi_scores
+
+    monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.run()
+    at.switch_page("pages/explore.py").run()
+    assert not at.exception, at.exception
+    result = embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
+    assert at.subheader[0].value == f"All filtered items: {len(result.items):,} items"
+    labels = next(m for m in at.sidebar.multiselect if m.label == "Labels")
+    labels.set_value(["0", "1"]).run()
+    assert not at.exception, at.exception
+    keep = result.items["label"].isin(["0", "1"]).to_numpy()
+    assert at.subheader[0].value == f"All filtered items: {keep.sum():,} items"
+    expected = vendi_scores(result.embeddings[keep], q=[1.0]).scores[1.0]
+    assert [m.value for m in at.metric if m.label == "VS q=1"] == [f"{expected:.2f}"]
+    at.sidebar.selectbox(key="explore_color").set_value("entropy").run()
+    assert not at.exception and len(at.get("image")) == 1

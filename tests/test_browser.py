@@ -67,3 +67,57 @@ def test_overview_in_a_real_browser(app_url, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "overview-map.png"))
         browser.close()
     assert (ARTIFACTS / "overview.png").stat().st_size > 10_000
+
+
+def lasso(page, fractions):
+    """Draw a closed lasso on the first map with the mouse, corners as fractions of the plot area."""
+    area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    points = [(area["x"] + fx * area["width"], area["y"] + fy * area["height"]) for fx, fy in fractions]
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for x, y in points[1:] + points[:1]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+
+
+def test_select_flag_and_export_in_a_real_browser(app_url, tmp_path):
+    import re
+
+    import pandas as pd
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+        page.goto(f"{app_url}/explore")
+        page.locator(".js-plotly-plot").first.wait_for(timeout=240_000)
+        page.get_by_text("All filtered items").wait_for(timeout=120_000)
+        page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+        lasso(page, [(0.02, 0.02), (0.55, 0.02), (0.55, 0.55), (0.02, 0.55)])
+        heading = page.get_by_text(re.compile(r"^Selection: [\d,]+ items$"))
+        heading.wait_for(timeout=120_000)
+        selected = int(heading.inner_text().split()[1].replace(",", ""))
+        assert 0 < selected < 4797
+        page.wait_for_timeout(500)
+        metrics = page.locator('[data-testid="stMetric"]')
+        assert metrics.count() == 5 and "VS q=1" in metrics.nth(2).inner_text()
+        assert page.locator('[data-testid="stImage"] img, [data-testid="stImageContainer"] img').count() > 0
+        page.screenshot(path=str(ARTIFACTS / "explore-selection.png"))
+
+        page.get_by_placeholder("e.g. off-topic, duplicate, blurry").fill("browser test")
+        page.get_by_role("button", name=re.compile(f"Flag {selected:,} selected items")).click()
+        page.get_by_text("new flag(s) saved").wait_for(timeout=60_000)
+
+        page.goto(app_url)
+        page.get_by_text(re.compile(r"^Flagged items: [\d,]+$")).wait_for(timeout=240_000)
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Download CSV").click()
+        path = tmp_path / "flagged.csv"
+        info.value.save_as(path)
+        page.screenshot(path=str(ARTIFACTS / "overview-flags.png"))
+        browser.close()
+    table = pd.read_csv(path, keep_default_na=False)
+    assert table["id"].is_unique
+    ours = table[table["flag_reasons"].str.contains("browser test")]  # other tests may flag items too
+    assert len(ours) == selected
