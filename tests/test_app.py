@@ -13,6 +13,22 @@ from explorer.embedding import embed_dataset
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
+@pytest.fixture
+def sample_page(shared_cache, monkeypatch):
+    """Open a page of the app on the sample data (shared cache) and return it with the library's
+    embeddings of the same data."""
+    monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
+
+    def open_page(page: str):
+        at = AppTest.from_file(APP, default_timeout=600)
+        at.run()
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+        return at, embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
+
+    return open_page
+
+
 @pytest.mark.slow
 def test_overview_shows_the_library_scores_on_sample_data(shared_cache, monkeypatch):
     monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
@@ -66,15 +82,10 @@ def test_overview_lists_flags_with_downloads(shared_cache, monkeypatch):
 
 
 @pytest.mark.slow
-def test_modes_page_shows_the_top_mode_and_its_items(shared_cache, monkeypatch):
+def test_modes_page_shows_the_top_mode_and_its_items(sample_page):
     from explorer.diversity import VendiAnalysis
 
-    monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.run()
-    at.switch_page("pages/modes.py").run()
-    assert not at.exception, at.exception
-    result = embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
+    at, result = sample_page("pages/modes.py")
     a = VendiAnalysis(q=[1.0], n_modes=3, top_items=12, exact_loo=False).fit(result.embeddings)
     assert at.metric[0].label == "Weight of mode 1"
     assert at.metric[0].value == f"{a.modes_[0]['weight']:.4f}"
@@ -84,15 +95,10 @@ def test_modes_page_shows_the_top_mode_and_its_items(shared_cache, monkeypatch):
 
 
 @pytest.mark.slow
-def test_explore_filters_drive_scores_and_grid(shared_cache, monkeypatch):
+def test_explore_filters_drive_scores_and_grid(sample_page):
     from explorer.diversity import vendi_scores
 
-    monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.run()
-    at.switch_page("pages/explore.py").run()
-    assert not at.exception, at.exception
-    result = embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
+    at, result = sample_page("pages/explore.py")
     assert at.subheader[0].value == f"All filtered items: {len(result.items):,} items"
     labels = next(m for m in at.sidebar.multiselect if m.label == "Labels")
     labels.set_value(["0", "1"]).run()
