@@ -148,9 +148,10 @@ def embed_dataset(
             todo[d] = i
     n_cached = sum(d in cached for d in digests if d is not None)
 
-    batch_size = batch_size or embedder.batch_size_hint
     records = items.to_dict("records") if todo else []
     jobs = [(digest, records[i]) for digest, i in todo.items()]
+    # the hint resolves the device, which imports torch: only pay for it when there is work
+    batch_size = batch_size or (embedder.batch_size_hint if jobs else 1)
     failed: dict[str, str] = {}
     chunk_digests: list[str] = []
     chunk_vectors: list[np.ndarray] = []

@@ -134,3 +134,17 @@ def test_precision_is_validated_and_cpu_runs_in_fp32():
         get_embedder("efficientnet-lite0", precision="int8")
     embedder = get_embedder("efficientnet-lite0", device="cpu", precision="fp16")
     assert embedder._autocast_dtype() is None and embedder.batch_size_hint == 64
+
+
+def test_cached_embeddings_load_without_importing_torch(tmp_path):
+    """A warm reopen must stay fast: nothing may import torch when every vector is cached."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from explorer.datasets import load_dataset, sample_data_dir; "
+            "from explorer.embedders import get_embedder; from explorer.embedding import embed_dataset; "
+            "r = embed_dataset(load_dataset(sample_data_dir()), get_embedder('efficientnet-lite0')); "
+            "print(r.n_computed, 'torch' in sys.modules)")
+    env = {**__import__("os").environ, "VENDISCOPE_CACHE": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["0", "False"]  # served from the shipped pack, torch never loaded
