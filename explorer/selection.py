@@ -43,3 +43,25 @@ def selection_mask(xy: np.ndarray, selection: dict) -> np.ndarray | None:
         m = in_polygon(xy, np.column_stack([lasso["x"], lasso["y"]]))
         mask = m if mask is None else mask | m
     return mask
+
+
+def summarize_selection(x: np.ndarray, xy: np.ndarray, selection: dict, *, rank_by: np.ndarray,
+                        q=(0.1, 0.5, 1.0, 2.0, float("inf")), top: int = 24) -> dict:
+    """What a map selection shows: the indices inside the drawn areas, their Vendi scores and the
+    ``top`` items by ``rank_by`` (descending). The work is one pass over the selected rows.
+
+    >>> xy = np.array([[0.0, 0], [1, 1], [5, 5]])
+    >>> s = summarize_selection(np.eye(3), xy, {"box": [{"x": [-1, 2], "y": [-1, 2]}]}, rank_by=np.arange(3.0))
+    >>> s["indices"].tolist(), round(s["scores"][1.0], 6), s["top"].tolist()
+    ([0, 1], 2.0, [1, 0])
+    """
+    from explorer.diversity import vendi_scores
+
+    mask = selection_mask(xy, selection)
+    indices = np.flatnonzero(mask) if mask is not None else np.arange(len(xy))
+    scores = vendi_scores(x[indices], q=q).scores if len(indices) >= 2 else {}
+    keys = rank_by[indices]
+    k = min(top, len(indices))
+    part = np.argpartition(-keys, k - 1)[:k] if 0 < k < len(indices) else np.arange(len(indices))
+    order = part[np.argsort(-keys[part], kind="stable")]
+    return {"indices": indices, "scores": scores, "top": indices[order]}

@@ -8,7 +8,7 @@ import streamlit as st
 
 from explorer.diversity import vendi_scores
 from explorer.flags import FlagStore
-from explorer.selection import selection_mask
+from explorer.selection import summarize_selection
 from explorer.vendi import DEFAULT_ORDERS, order_label
 from pages._common import analysis_of, flag_form, item_grid, prepare
 
@@ -73,24 +73,24 @@ event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box",
                         width="stretch")
 
 selection = event.selection if event else {}
-area = selection_mask(xy, selection) if selection else None
+drawn = bool(selection and (selection.get("box") or selection.get("lasso")))
 clicked = [p["customdata"] for p in (selection.get("points", []) if selection else []) if "customdata" in p]
-if area is not None:
-    chosen = np.flatnonzero(area)
-elif clicked:
-    chosen = np.flatnonzero(view["id"].isin(clicked).to_numpy())
+if drawn or not clicked:
+    summary = summarize_selection(x, xy, selection if drawn else {}, rank_by=view["entropy"].to_numpy())
+    chosen, top = summary["indices"], summary["top"]
 else:
-    chosen = np.arange(len(view))
-label = "selection" if (area is not None or clicked) else "all filtered items"
+    chosen = np.flatnonzero(view["id"].isin(clicked).to_numpy())
+    top = chosen[np.argsort(-view["entropy"].to_numpy()[chosen], kind="stable")][:24]
+    summary = {"scores": vendi_scores(x[chosen], q=DEFAULT_ORDERS).scores if len(chosen) >= 2 else {}}
+area = chosen if drawn else None
+label = "selection" if (drawn or clicked) else "all filtered items"
 
 st.subheader(f"{label.capitalize()}: {len(chosen):,} items")
-if len(chosen) >= 2:
-    scores = vendi_scores(x[chosen], q=DEFAULT_ORDERS).scores
+if summary["scores"]:
     for card, q in zip(st.columns(len(DEFAULT_ORDERS)), DEFAULT_ORDERS):
-        card.metric(f"VS q={order_label(q)}", f"{scores[q]:.2f}")
-order = chosen[np.argsort(-view["entropy"].to_numpy()[chosen], kind="stable")]
+        card.metric(f"VS q={order_label(q)}", f"{summary['scores'][q]:.2f}")
 st.caption("Items sorted by their contribution to diversity (rarest first).")
-item_grid(view.iloc[order[:24]], extra=["entropy"])
+item_grid(view.iloc[top], extra=["entropy"])
 if area is not None or clicked:
     flag_form(view["id"].to_numpy()[chosen].tolist(), flags, key="explore_flag")
 
