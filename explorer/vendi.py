@@ -15,6 +15,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from explorer.kernels import normalize_rows
+
 DEFAULT_ORDERS: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, math.inf)
 
 
@@ -190,17 +192,7 @@ class CovarianceAccumulator:
         _check_finite(x, "embeddings")
         if self.feature_map is not None:
             return self.feature_map(x)
-        x = x.astype(np.float64)
-        if self.normalize:
-            norms = np.linalg.norm(x, axis=1)
-            if (norms == 0).any():
-                rows = np.flatnonzero(norms == 0)
-                raise ValueError(
-                    f"{rows.size} row(s) have zero norm; the cosine kernel is undefined for them "
-                    f"(batch rows {rows[:5].tolist()})"
-                )
-            x /= norms[:, None]
-        return x
+        return normalize_rows(x) if self.normalize else x.astype(np.float64)
 
     def update(self, batch: np.ndarray, *, weights: np.ndarray | None = None) -> None:
         self.update_features(self.features(batch), weights=weights)
