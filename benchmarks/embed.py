@@ -4,10 +4,14 @@ Prints images/s for
   (a) the model alone on synthetic tensors already in memory,
   (b) decode + resize + normalise alone (the DataLoader workers, no model),
   (c) end to end (`embed_dataset` on JPEG files, empty cache),
-and the ratio c / min(a, b) (1.0 = decoding fully hidden behind the model). Then the second run
-on unchanged data (all from cache) as a speed-up over the first, and adding 10 files.
+and the ratio c / min(a, b) (1.0 = decoding fully hidden behind the model). (b) and (c) are
+measured per decode mode: cpu (PIL in the workers) and gpu (workers read bytes; decode_jpeg and
+the resize run on the model's device, timed after a warm-up call so nvJPEG's start-up is not
+counted). Then the second run on unchanged data (all from cache) as a speed-up over the first,
+and adding 10 files.
 
     python benchmarks/embed.py [--model efficientnet-lite0] [--n 400] [--size 256] [--device auto]
+                               [--decode cpu|gpu|both]   # default: both on CUDA, else cpu
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from PIL import Image
 
 from explorer.datasets import load_image_folder
 from explorer.decoding import decoded_batches, default_workers
-from explorer.embedders import get_embedder
+from explorer.embedders import get_embedder, resolve_device
 from explorer.embedding import embed_dataset
 
 
@@ -42,10 +46,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--decode", choices=("cpu", "gpu", "both"),
+                        help="decode mode(s) to time (default: both when the device is CUDA, else cpu)")
     args = parser.parse_args()
     import torch
 
     embedder = get_embedder(args.model, device=args.device)
+    on_cuda = resolve_device(args.device).startswith("cuda")
+    decode = args.decode or ("both" if on_cuda else "cpu")
+    modes = ["cpu", "gpu"] if decode == "both" else [decode]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "imgs"
         root.mkdir()
@@ -54,37 +63,54 @@ def main() -> None:
         jobs = [(str(i), row) for i, row in enumerate(dataset.items.to_dict("records"))]
         workers = default_workers(embedder, args.n, args.batch_size)
 
+        def sync() -> None:  # CUDA runs asynchronously: wait for it before reading the clock
+            if str(getattr(embedder, "device", "cpu")).startswith("cuda"):
+                torch.cuda.synchronize()
+
         sample = next(decoded_batches(jobs[: args.batch_size], embedder, batch_size=args.batch_size,
                                       num_workers=0))[1]
         embedder.encode(sample)  # load weights, warm up kernels
-        if str(getattr(embedder, "device", "cpu")).startswith("cuda"):
-            torch.cuda.synchronize()
+        sync()
         start = time.perf_counter()
         for _ in range(max(1, args.n // args.batch_size)):
             embedder.encode(sample)
-        if str(getattr(embedder, "device", "cpu")).startswith("cuda"):
-            torch.cuda.synchronize()
+        sync()
         model_rate = max(1, args.n // args.batch_size) * args.batch_size / (time.perf_counter() - start)
 
-        start = time.perf_counter()
-        decoded = sum(len(d) for d, _, _ in decoded_batches(jobs, embedder, batch_size=args.batch_size,
-                                                            num_workers=workers))
-        decode_rate = decoded / (time.perf_counter() - start)
-
+        decode_rate, e2e_rate = {}, {}
         cache = Path(tmp) / "cache"
-        first = embed_dataset(dataset, embedder, cache_dir=cache, batch_size=args.batch_size)
-        e2e_rate = first.n_computed / first.seconds
-        second = embed_dataset(dataset, embedder, cache_dir=cache, batch_size=args.batch_size)
+        for mode in modes:
+            for _ in decoded_batches(jobs[: args.batch_size], embedder, batch_size=args.batch_size,
+                                     num_workers=0, decode=mode):
+                pass  # warm-up: nvJPEG and the resize kernels start once per process
+            sync()
+            start = time.perf_counter()
+            decoded = sum(len(d) for d, _, _ in decoded_batches(jobs, embedder, batch_size=args.batch_size,
+                                                                num_workers=workers, decode=mode))
+            sync()
+            decode_rate[mode] = decoded / (time.perf_counter() - start)
+            run = embed_dataset(dataset, embedder, cache_dir=cache / mode, batch_size=args.batch_size, decode=mode)
+            e2e_rate[mode] = run.n_computed / run.seconds
+            if mode == modes[0]:
+                first = run
+
+        mode = modes[0]
+        second = embed_dataset(dataset, embedder, cache_dir=cache / mode, batch_size=args.batch_size, decode=mode)
         make_jpegs(root, 10, args.size, start=args.n)
-        third = embed_dataset(load_image_folder(root), embedder, cache_dir=cache, batch_size=args.batch_size)
+        third = embed_dataset(load_image_folder(root), embedder, cache_dir=cache / mode, batch_size=args.batch_size,
+                              decode=mode)
 
     device = getattr(embedder, "device", "cpu")
     print(f"{args.model} on {device}, {args.n} JPEGs of {args.size}px, batch {args.batch_size}, "
           f"{workers} decode worker(s)")
     print(f"(a) model alone:        {model_rate:9.1f} images/s")
-    print(f"(b) decode + resize:    {decode_rate:9.1f} images/s")
-    print(f"(c) end to end:         {e2e_rate:9.1f} images/s")
-    print(f"ratio c / min(a, b):    {e2e_rate / min(model_rate, decode_rate):9.2f}")
+    for mode in modes:
+        print(f"(b) decode + resize:    {decode_rate[mode]:9.1f} images/s  [decode={mode}]")
+        print(f"(c) end to end:         {e2e_rate[mode]:9.1f} images/s  [decode={mode}]")
+        print(f"ratio c / min(a, b):    {e2e_rate[mode] / min(model_rate, decode_rate[mode]):9.2f}  [decode={mode}]")
+    if len(modes) == 2:
+        fast, slow = sorted(modes, key=lambda m: -e2e_rate[m])
+        print(f"faster end to end: decode={fast} ({e2e_rate[fast] / e2e_rate[slow]:.2f}x decode={slow}) on {device}")
     print(f"second run (all cached): {second.seconds:.3f} s vs {first.seconds:.2f} s: "
           f"{first.seconds / second.seconds:,.0f}x faster ({second.n_computed} computed)")
     print(f"after adding 10 files: {third.n_computed} computed, {third.n_cached} from cache")

@@ -109,7 +109,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         bar.refresh()
 
     result = embed_dataset(dataset, embedder, cache_dir=args.cache_dir, batch_size=args.batch_size,
-                           chunk_size=args.chunk_size, num_workers=args.workers, progress=progress)
+                           chunk_size=args.chunk_size, num_workers=args.workers, decode=args.decode,
+                           progress=progress)
     bar.close()
     out = write_embeddings(result, args.out)
     summary = result.summary()
@@ -223,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
                    help="autocast on CUDA (auto: bf16 where supported, else fp16)")
     p.add_argument("--workers", type=int, help="decode worker processes (default: cores - 1 for image models)")
+    p.add_argument("--decode", choices=("auto", "cpu", "gpu"), default="auto",
+                   help="where JPEGs are decoded and resized: cpu (PIL in the workers), gpu (torchvision decode_jpeg "
+                        "on the model's device; other files still use the CPU) or auto (gpu on CUDA)")
     p.add_argument("--chunk-size", type=int, default=2048,
                    help="items per cache chunk: a killed job re-embeds at most this many (default %(default)s)")
     p.add_argument("--cache-dir", help="cache folder (default: $VENDISCOPE_CACHE or ~/.cache/vendiscope)")

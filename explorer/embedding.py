@@ -17,7 +17,7 @@ import pandas as pd
 from explorer.datasets import Dataset
 from explorer.embedders import Embedder
 from explorer.embedding_store import EmbeddingStore
-from explorer.decoding import decoded_batches
+from explorer.decoding import DECODE_MODES, decoded_batches
 from explorer.sources import is_virtual, read_item
 from explorer.storage import atomic_write_bytes, cache_root, file_digest, load_arrays, save_arrays
 
@@ -114,9 +114,14 @@ def embed_dataset(
     batch_size: int | None = None,
     chunk_size: int = 2048,
     num_workers: int | None = None,
+    decode: str = "auto",
     progress: Progress | None = None,
 ) -> EmbeddingResult:
     """Embed every item of ``dataset`` with ``embedder``, reusing and filling the disk cache.
+
+    ``decode`` is where JPEGs are decoded and resized: "cpu" (PIL in worker processes), "gpu"
+    (``decode_jpeg`` on the embedder's device) or "auto" (gpu on CUDA where the embedder supports
+    it); see :func:`explorer.decoding.resolve_decode`.
 
     >>> from explorer.datasets import load_image_folder, sample_data_dir
     >>> from explorer.embedders import get_embedder
@@ -126,6 +131,8 @@ def embed_dataset(
     (3, 3072)
     """
     start = time.perf_counter()
+    if decode not in DECODE_MODES:
+        raise ValueError(f"decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
     if dataset.vectors is not None:
         return _precomputed(dataset, start)
     items = dataset.items.reset_index(drop=True)
@@ -134,6 +141,11 @@ def embed_dataset(
         raise ValueError(f"this dataset mixes {', '.join(sorted(kinds))} items; embed each kind separately")
     if kinds:
         embedder = embedder.for_modality(kinds.pop())
+    # The decode mode is deliberately not part of the cache key: the device path's resize differs
+    # from PIL's by 1-3 8-bit levels (cosine >= 0.999 per item, tests/test_gpu_decode.py), the
+    # same order as bf16 autocast, which is not in the key either; keying on it would re-embed a dataset
+    # whenever "auto" resolves differently (laptop vs GPU box), orphan the shipped sample packs on
+    # CUDA machines, and need torch just to name the key. A "gpu" run mixes both paths anyway.
     store = EmbeddingStore(embedder.cache_key(), root=cache_dir)
     for pack in dataset.packs:
         store.import_pack(pack)
@@ -157,7 +169,7 @@ def embed_dataset(
     chunk_vectors: list[np.ndarray] = []
     done = 0
     for digests_ok, batch, failures in decoded_batches(jobs, embedder, batch_size=batch_size,
-                                                        num_workers=num_workers):
+                                                        num_workers=num_workers, decode=decode):
         failed.update(failures)
         if digests_ok:
             chunk_digests.extend(digests_ok)

@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from explorer.embedders.base import TorchImageEmbedder
+from explorer.embedders.base import TensorTransform, TorchImageEmbedder, tensor_transform_of
 from explorer.storage import file_digest
 
 HF_FILENAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
@@ -146,3 +146,12 @@ class ClipEmbedder(TorchImageEmbedder):
         if self.modality == "text":
             return self._tokenizer([str(item)])[0]
         return self._preprocess(item.convert("RGB"))
+
+    def tensor_transform(self) -> TensorTransform | None:
+        """open_clip's own eval transform read as tensor ops; None for the text tower or for a
+        transform with steps we do not mirror (e.g. resize_mode "longest" pads)."""
+        if self.modality != "image":
+            return None
+        if self._preprocess is None:
+            self.model  # noqa: B018 - the transform comes with the model
+        return tensor_transform_of(self._preprocess)

