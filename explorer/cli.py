@@ -1,4 +1,4 @@
-"""The ``vendiscope`` command line: score, embed, app."""
+"""The ``vendiscope`` command line: score, embed, compare, flag, export, app."""
 from __future__ import annotations
 
 import argparse
@@ -233,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_embed)
+
+    from explorer import compare_cli
+
+    compare_cli.add_parser(sub)
 
     p = sub.add_parser("flag", help="flag items of a dataset with a reason (or --remove flags)")
     p.add_argument("source", help="the dataset, as opened in the app")

@@ -80,7 +80,8 @@ class Comparison:
         self.index_ = {s: np.flatnonzero(sets == s) for s in [self.reference, *self.sets_]}
         ref = x[self.index_[self.reference]]
 
-        self.equal_n_ = int(min(len(i) for i in self.index_.values()))
+        # 80% of the smallest set, so that every set, the smallest too, varies across subsets
+        self.equal_n_ = max(2, int(0.8 * min(len(i) for i in self.index_.values())))
         self.scores_ = bootstrap_scores(x, sets, q=self.q, n=self.equal_n_, n_boot=self.n_boot, seed=self.seed)
         rng = np.random.default_rng(self.seed)
         self.spectra_ = {s: cosine_spectrum(x[np.sort(rng.choice(i, self.equal_n_, replace=False))]).eigenvalues
@@ -198,3 +199,35 @@ class Comparison:
 
     def _x_of(self, name: str) -> np.ndarray:
         return self.embeddings_[self.index_[name]]
+
+
+def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cache_dir=None,
+                      **params) -> tuple[dict, pd.DataFrame]:
+    """:meth:`Comparison.summary` and the per-item diagnostics table (explorer.diagnostics),
+    stored on disk by a hash of the embeddings, the items' ids, sets and labels, and the
+    parameters, so that reopening a comparison is instant."""
+    import io
+    import json
+
+    from explorer.diagnostics import diagnostic_table
+    from explorer.storage import atomic_write_bytes, cache_root, hash_key
+
+    x = np.ascontiguousarray(x)
+    cols = [c for c in ("id", "set", "label", "digest") if c in items]
+    key = hash_key("compare", 1, reference, sorted(params.items()), str(x.dtype), x.shape, x.tobytes(),
+                   items[cols].astype(str).to_csv(index=False))
+    base = cache_root(root=cache_dir) / "compare"
+    table_path = base / f"{key}.parquet"
+    summary_path = base / f"{key}.json"
+    if table_path.is_file() and summary_path.is_file():
+        try:
+            return json.loads(summary_path.read_text()), pd.read_parquet(table_path)
+        except (OSError, ValueError):
+            pass  # unreadable entry: recompute and overwrite it
+    c = Comparison(reference=reference, **params).fit(x, items)
+    summary, table = c.summary(), diagnostic_table(c.diagnostics_, c.items_["id"])
+    buf = io.BytesIO()
+    table.to_parquet(buf, index=False)
+    atomic_write_bytes(table_path, buf.getvalue())  # the table first: the summary marks the entry complete
+    atomic_write_bytes(summary_path, json.dumps(summary).encode())
+    return summary, table

@@ -129,12 +129,12 @@ def span_reduce(x: np.ndarray, *, max_loss: float = 1e-6) -> np.ndarray:
     """
     unit = normalize_rows(np.array(x, dtype=np.float64))
     n, d = unit.shape
-    if n < d:  # the n×n Gram is the smaller problem; its eigenvectors give the row space
-        values, u = np.linalg.eigh(unit @ unit.T)
-        keep = np.cumsum(values) > max_loss  # the row-wise loss is at most the dropped mass
-        return (u[:, keep] * np.sqrt(np.maximum(values[keep], 0.0))).astype(np.float32)
-    values, vectors = np.linalg.eigh(unit.T @ unit)
-    keep = np.cumsum(values) > max_loss
+    gram = n < d  # the n×n Gram is then the smaller problem; its eigenvectors span the rows
+    # (LAPACK's full eigh beats its subset drivers here, even when most vectors are dropped)
+    values, vectors = np.linalg.eigh(unit @ unit.T if gram else unit.T @ unit)
+    keep = np.cumsum(np.maximum(values, 0.0)) > max_loss  # a row loses at most the dropped mass
+    if gram:
+        return (vectors[:, keep] * np.sqrt(values[keep])).astype(np.float32)
     if keep.sum() > 0.8 * d:
         return unit.astype(np.float32)  # not worth a change of basis
     return (unit @ vectors[:, keep]).astype(np.float32)

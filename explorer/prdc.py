@@ -15,6 +15,8 @@ import numpy as np
 from explorer.kernels import normalize_rows
 from explorer.neighbors import cross_knn, distance_blocks, knn
 
+SLACK = 1e-6  # squared-distance tolerance of the ball test (unit vectors: float32 round-off ~1e-7)
+
 
 @dataclass
 class PRDC:
@@ -67,7 +69,9 @@ def prdc(real: np.ndarray, fake: np.ndarray, *, k: int = 5) -> PRDC:
     real_dist = knn(real, k=k)[1]
     real_radii = real_dist[:, -1]
     fake_radii = knn(fake, k=k)[1][:, -1]
-    r2 = (real_radii.astype(np.float64) ** 2)[None, :]
+    # distances are float32: without a little slack the k-th neighbour, which defines the radius,
+    # can fall just outside its own ball when the distance is recomputed in another block
+    r2 = (real_radii.astype(np.float64) ** 2 + SLACK)[None, :]
     real_counts = np.zeros(len(real), dtype=np.int64)
     fake_counts = np.empty(len(fake), dtype=np.int64)
     ratio = np.empty(len(fake))
@@ -78,14 +82,12 @@ def prdc(real: np.ndarray, fake: np.ndarray, *, k: int = 5) -> PRDC:
         inside = d2 <= r2
         fake_counts[rows] = inside.sum(axis=1)
         real_counts += inside.sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scaled = np.where(r2 > 0, d2 / r2, np.where(d2 > 0, np.inf, 0.0))
-        ratio[rows] = np.sqrt(scaled.min(axis=1))
+        ratio[rows] = np.sqrt((d2 / r2).min(axis=1))
         rarity[rows] = np.where(inside, real_radii[None, :], np.inf).min(axis=1)
         nearest_idx[rows] = np.argmin(d2, axis=1)
         nearest_d2[rows] = d2[np.arange(len(d2)), nearest_idx[rows]]
     rarity[np.isinf(rarity)] = np.nan
-    f2 = (fake_radii.astype(np.float64) ** 2)[None, :]
+    f2 = (fake_radii.astype(np.float64) ** 2 + SLACK)[None, :]
     recalled = np.zeros(len(real), dtype=bool)
     for rows, d2 in distance_blocks(real, fake):
         recalled[rows] = (d2 <= f2).any(axis=1)
