@@ -116,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
     return 1 if hits else 0
 
 
+def _mode(m: dict) -> str:
+    return f"#{m['mode'] + 1} w={m['weight']:.3f} e.g. {', '.join(m['top'][:3])}"
+
+
 def report(summary: dict) -> str:
     """The summary as a short text report."""
     ref = summary["reference"]
@@ -136,8 +140,6 @@ def report(summary: dict) -> str:
                   f"exact duplicates {s['exact_duplicate_share']:.1%}; near duplicates {s['near_duplicate_share']:.1%} "
                   f"in {s['near_duplicate_groups']} group(s) (cosine >= {s['near_threshold']:.4f})",
                   f"  novel modes (KEN {s['ken']:.3f}, mass {s['novel_mass']:.3f}): "
-                  + "; ".join(f"#{m['mode'] + 1} w={m['weight']:.3f} e.g. {', '.join(m['top'][:3])}"
-                              for m in s["novel_modes"][:3]),
-                  "  missing modes: " + ("; ".join(f"#{m['mode'] + 1} w={m['weight']:.3f} e.g. {', '.join(m['top'][:3])}"
-                                                   for m in s["missing_modes"][:3]) or "none")]
+                  + ("; ".join(_mode(m) for m in s["novel_modes"][:3]) or "none"),
+                  "  missing modes: " + ("; ".join(_mode(m) for m in s["missing_modes"][:3]) or "none")]
     return "\n".join(lines)

@@ -95,7 +95,8 @@ def prdc(real: np.ndarray, fake: np.ndarray, *, k: int = 5) -> PRDC:
                 density=float(fake_counts.sum() / (k * len(fake))), coverage=float((real_counts > 0).mean()),
                 real_radii=real_radii, real_counts=real_counts, fake_counts=fake_counts, fake_ball_ratio=ratio,
                 fake_rarity=rarity, real_recalled=recalled, fake_nearest=nearest_idx,
-                fake_nearest_sim=1.0 - nearest_d2 / 2, real_nearest_sim=1.0 - real_dist[:, 0].astype(np.float64) ** 2 / 2)
+                fake_nearest_sim=1.0 - nearest_d2 / 2,
+                real_nearest_sim=1.0 - real_dist[:, 0].astype(np.float64) ** 2 / 2)
 
 
 def nearest(queries: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
