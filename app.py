@@ -14,5 +14,6 @@ page = st.navigation([
     st.Page("pages/overview.py", title="Overview", icon=":material/insights:", default=True),
     st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:"),
     st.Page("pages/modes.py", title="Modes", icon=":material/stacked_line_chart:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
 ])
 page.run()

@@ -130,6 +130,14 @@ class Comparison:
         regions = self.regions_.reference if name == self.reference else self.regions_.members[name]
         return np.array([f"r{r}" for r in regions])
 
+    def item_regions(self) -> np.ndarray:
+        """Region name of every item: a reference item's cluster, a sample's nearest one."""
+        out = np.empty(len(self.items_), dtype=object)
+        out[self.index_[self.reference]] = [f"r{r}" for r in self.regions_.reference]
+        for name in self.sets_:
+            out[self.index_[name]] = [f"r{r}" for r in self.regions_.members[name]]
+        return out
+
     def ids(self, name: str, positions) -> list[str]:
         """Item ids of positions within set ``name``."""
         return self.items_["id"].iloc[self.index_[name][np.asarray(positions, dtype=np.int64)]].astype(str).tolist()
@@ -203,7 +211,8 @@ class Comparison:
 
 def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cache_dir=None,
                       **params) -> tuple[dict, pd.DataFrame]:
-    """:meth:`Comparison.summary` and the per-item diagnostics table (explorer.diagnostics),
+    """:meth:`Comparison.summary` and the per-item table: id, region, a score per diagnostic,
+    flags and reasons (explorer.diagnostics.diagnostic_table),
     stored on disk by a hash of the embeddings, the items' ids, sets and labels, and the
     parameters, so that reopening a comparison is instant."""
     import io
@@ -226,6 +235,7 @@ def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cac
             pass  # unreadable entry: recompute and overwrite it
     c = Comparison(reference=reference, **params).fit(x, items)
     summary, table = c.summary(), diagnostic_table(c.diagnostics_, c.items_["id"])
+    table.insert(1, "region", c.item_regions())
     buf = io.BytesIO()
     table.to_parquet(buf, index=False)
     atomic_write_bytes(table_path, buf.getvalue())  # the table first: the summary marks the entry complete

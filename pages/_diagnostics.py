@@ -1,0 +1,33 @@
+"""The comparison of the chosen sets with a reference, shared by the Compare and Explore pages."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from explorer.compare import cached_comparison
+from pages._common import PageState, memoized
+
+
+def reference_choice(state: PageState) -> str | None:
+    """The reference set (sidebar), or None when fewer than two sets are chosen."""
+    if len(state.chosen) < 2:
+        return None
+    default = "real" if "real" in state.chosen else state.chosen[0]
+    current = st.session_state.get("compare_reference")
+    index = state.chosen.index(current) if current in state.chosen else state.chosen.index(default)
+    return st.sidebar.selectbox("Reference set", state.chosen, index=index, key="compare_reference",
+                                help="Real data to compare the other chosen sets (model samples) with")
+
+
+def comparison_of(state: PageState, reference: str) -> tuple[dict, pd.DataFrame]:
+    """Summary and per-item diagnostics of the chosen sets against ``reference`` (disk-cached);
+    the table's rows follow ``state.items[state.mask]``."""
+    x, items = state.result.embeddings[state.mask], state.items[state.mask]
+
+    def compute():
+        with st.status(f"Comparing {len(state.chosen) - 1} set(s) with {reference}…", expanded=False) as status:
+            out = cached_comparison(x, items, reference=reference)
+            status.update(label="Comparison ready", state="complete")
+        return out
+
+    return memoized(("compare", state.source, state.embedder.cache_key(), tuple(state.chosen), reference), compute)

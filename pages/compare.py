@@ -1,0 +1,138 @@
+"""Compare: model samples against a reference — diversity at equal n, coverage, regions, classes,
+novel modes, duplicates, memorisation, and every diagnostic ready to flag or download."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from explorer.diagnostics import DESCRIPTIONS
+from explorer.export import FORMATS, export_table, to_bytes
+from explorer.flags import FlagStore
+from pages._common import item_grid, prepare
+from pages._diagnostics import comparison_of, reference_choice
+
+st.title("Compare")
+state = prepare()
+reference = reference_choice(state)
+if reference is None:
+    st.info("Choose at least two sets in the sidebar: a reference (real data) and model samples.")
+    st.stop()
+summary, table = comparison_of(state, reference)
+items = state.items[state.mask].reset_index(drop=True)
+sets = list(summary["sets"])
+orders = summary["orders"]
+
+st.subheader("Diversity and fidelity per set")
+st.caption(f"Against **{reference}** ({summary['n_reference']:,} items). Vendi scores at equal n = "
+           f"{summary['equal_n']:,} (mean and 95% interval over random subsets); ratios are to the reference's. "
+           f"Precision/recall/density/coverage with k = {summary['k']} nearest-neighbour balls.")
+rows = [{"set": reference, **{f"VS q={q}": f"{summary['reference_scores']['vs'][q]:.2f}" for q in orders}}]
+for name, s in summary["sets"].items():
+    rows.append({"set": name,
+                 **{f"VS q={q}": f"{s['vs'][q]:.2f} [{s['vs_ci'][q][0]:.2f}, {s['vs_ci'][q][1]:.2f}] "
+                                 f"· {s[f'vs{q}_ratio']:.2f}×" for q in orders},
+                 "precision": round(s["precision"], 3), "recall": round(s["recall"], 3),
+                 "density": round(s["density"], 3), "coverage": round(s["coverage"], 3),
+                 "memorised": f"{s['memorized_share']:.1%}", "near dups": f"{s['near_duplicate_share']:.1%}",
+                 "collapsed classes": ", ".join(c["class"] for c in s["collapsed"]) or "—"})
+st.dataframe(pd.DataFrame(rows), hide_index=True)
+
+spectra = go.Figure()
+for name, values in [(reference, summary["reference_scores"]["spectrum"]),
+                     *[(n, s["spectrum"]) for n, s in summary["sets"].items()]]:
+    spectra.add_trace(go.Scatter(x=np.arange(1, len(values) + 1), y=values, mode="lines+markers", name=name,
+                                 marker={"size": 4}))
+spectra.update_layout(height=300, margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis={"title": "mode"},
+                      yaxis={"type": "log", "title": "eigenvalue (equal n)"}, legend={"orientation": "h", "y": 1.1})
+st.plotly_chart(spectra, width="stretch", key="spectra")
+
+picked = st.selectbox("Look closer at", sets, key="compare_set")
+s = summary["sets"][picked]
+ids = items["id"].to_numpy()
+by_id = items.set_index("id")
+
+st.subheader(f"Classes of {picked}")
+classes = pd.DataFrame([c for c in summary["classes"] if c["set"] == picked])
+st.caption(f"Classes by {summary['class_basis']}. A class is flagged collapsed when its share or its Vendi "
+           "score falls below half the reference's.")
+st.dataframe(classes[["class", "n_reference", "n", "reference_share", "share", "share_ratio", "vs_reference", "vs",
+                      "vs_ratio", "collapsed", "reason"]].round(3), hide_index=True)
+
+st.subheader("Regions")
+regions = pd.DataFrame(summary["regions"])
+status = regions[f"status:{picked}"].to_numpy()
+st.markdown(f"Under-represented by {picked}: **{', '.join(s['underrepresented']) or 'none'}** "
+            f"({s['underrepresented_share']:.1%} of the reference) · over-represented: "
+            f"**{', '.join(s['overrepresented']) or 'none'}**")
+under = table[f"underrepresented[{picked}]"].fillna(0).to_numpy()
+over = table["overrepresented"].fillna(0).to_numpy() * (items["set"] == picked).to_numpy()
+in_view = items["set"].isin([reference, picked]).to_numpy()
+xy = state.coords[state.mask]
+fig = go.Figure()
+for label, mask, color in [
+        ("reference", in_view & (items["set"] == reference).to_numpy() & (under == 0), "#9aa5b1"),
+        (f"reference, under-represented by {picked}", (items["set"] == reference).to_numpy() & (under > 0.5), "#d62728"),
+        (picked, (items["set"] == picked).to_numpy() & (over <= 0.5), "#1f77b4"),
+        (f"{picked}, over-represented", (items["set"] == picked).to_numpy() & (over > 0.5), "#ff7f0e")]:
+    idx = np.flatnonzero(mask)
+    fig.add_trace(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=label, customdata=ids[idx],
+                               marker={"size": 5, "opacity": 0.7, "color": color},
+                               hovertemplate="%{customdata}<extra></extra>"))
+fig.update_layout(height=480, margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend={"orientation": "h", "y": 1.08},
+                  xaxis={"visible": False}, yaxis={"visible": False})
+st.plotly_chart(fig, width="stretch", key="regions_map")
+st.dataframe(regions[["region", "n_reference", "reference_share", f"share:{picked}", f"ratio:{picked}",
+                      f"status:{picked}"]].round(3), hide_index=True)
+flagged_regions = [r for r, st_ in zip(regions["region"], status) if st_]
+if flagged_regions:
+    region = st.selectbox("Items of region", flagged_regions, key="compare_region")
+    members = np.flatnonzero((table["region"] == region).to_numpy() & in_view)
+    st.caption(f"{len(members):,} items of {reference} and {picked} in {region}; showing up to 24")
+    item_grid(items.iloc[members[:24]])
+
+st.subheader("Novel and missing modes")
+left, right = st.columns(2)
+for column, key, title in [(left, "novel_modes", f"What {picked} has more of than {reference}"),
+                           (right, "missing_modes", f"What {reference} has more of than {picked}")]:
+    column.markdown(f"**{title}**")
+    with column:
+        if not s[key]:
+            st.caption("No mode above the weight floor.")
+        for mode in s[key][:3]:
+            st.caption(f"mode {mode['mode'] + 1} · weight {mode['weight']:.3f}")
+            item_grid(by_id.loc[mode["top"]].reset_index(), width=56)
+
+st.subheader("Memorised samples")
+mem = table["memorized"].to_numpy()
+copies = np.flatnonzero((items["set"] == picked).to_numpy() & table["flags"].str.contains("memorized").to_numpy())
+st.caption(f"{s['memorized_share']:.1%} of {picked} is at cosine ≥ {s['copy_threshold']:.4f} from a reference item.")
+if len(copies):
+    item_grid(items.iloc[copies[np.argsort(-mem[copies])][:24]])
+
+st.subheader("Diagnostics")
+st.caption("Each diagnostic scores every item it applies to in [0, 1] and flags some with a reason. Colour and "
+           "filter by them on the Explore page; flag them here to keep them with the dataset.")
+flags = FlagStore.for_dataset(state.dataset.source)
+diag_rows = [{"diagnostic": name, "what": DESCRIPTIONS[name.split("[")[0]], "items": d["items"],
+              "flagged": d["flagged"]} for name, d in summary["diagnostics"].items()]
+st.dataframe(pd.DataFrame(diag_rows), hide_index=True)
+name = st.selectbox("Diagnostic", [r["diagnostic"] for r in diag_rows if r["flagged"]] or ["—"], key="diag_pick")
+if name != "—":
+    hit = table["flags"].str.split(", ").apply(lambda f: name in f).to_numpy()
+    prefix = f"{name}: "
+    reasons = [next(r[len(prefix):] for r in text.split("; ") if r.startswith(prefix))
+               for text in table["reasons"].to_numpy()[hit]]
+    st.caption(f"{hit.sum():,} items flagged by {name}, e.g. “{reasons[0]}”")
+    if st.button(f"Flag these {hit.sum():,} items", icon=":material/flag:", key="flag_diag"):
+        added = 0
+        for reason in sorted(set(reasons)):
+            chosen = [i for i, r in zip(ids[hit], reasons) if r == reason]
+            added += flags.add(chosen, reason=f"{name}: {reason}", source=f"diagnostic:{name}")
+        st.toast(f"{added:,} new flag(s) saved")
+
+export = export_table(items, reasons=flags.reasons(), scores=table.drop(columns=["id"]))
+for column, fmt in zip(st.columns(len(FORMATS)), FORMATS):
+    column.download_button(f"Diagnostics {fmt.upper()}", to_bytes(export, fmt), file_name=f"diagnostics.{fmt}",
+                           key=f"diag_download_{fmt}", icon=":material/download:")

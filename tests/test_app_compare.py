@@ -1,0 +1,44 @@
+"""AppTest of the Compare page on the sample data: the library's numbers, flagging a diagnostic."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer.compare import cached_comparison
+from explorer.datasets import load_dataset, sample_data_dir
+from explorer.embedders import get_embedder
+from explorer.embedding import embed_dataset
+from explorer.flags import FlagStore
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.mark.slow
+def test_compare_page_shows_the_library_comparison_and_flags_a_diagnostic(shared_cache, monkeypatch):
+    monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    result = embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
+    summary, table = cached_comparison(result.embeddings, result.items, reference="real")
+
+    per_set = at.dataframe[0].value.set_index("set")
+    assert list(per_set.index) == ["real", "collapsed", "gmm", "lowtemp"]
+    for name in ("collapsed", "gmm", "lowtemp"):
+        assert per_set.loc[name, "coverage"] == round(summary["sets"][name]["coverage"], 3)
+    assert per_set.loc["collapsed", "collapsed classes"] == "2, 3, 4, 5, 6, 8, 9"
+
+    at.selectbox(key="compare_set").set_value("collapsed").run()
+    classes = at.dataframe[1].value
+    assert set(classes.loc[classes["collapsed"], "class"]) == set("2345689")
+
+    at.selectbox(key="diag_pick").set_value("underrepresented[collapsed]").run()
+    at.button(key="flag_diag").click().run()
+    assert not at.exception, at.exception
+    flags = FlagStore.for_dataset(load_dataset(sample_data_dir()).source).table()
+    mine = flags[flags["source"] == "diagnostic:underrepresented[collapsed]"]
+    expected = set(table.loc[table["flags"].str.contains(r"underrepresented\[collapsed\]"), "id"])
+    assert set(mine["id"]) == expected and len(expected) > 500
+    assert mine["reason"].str.startswith("underrepresented[collapsed]: region r").all()
+    FlagStore.for_dataset(load_dataset(sample_data_dir()).source).remove(mine["id"])  # the shared cache is shared
