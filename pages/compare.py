@@ -71,11 +71,12 @@ over = table["overrepresented"].fillna(0).to_numpy() * (items["set"] == picked).
 in_view = items["set"].isin([reference, picked]).to_numpy()
 xy = state.coords[state.mask]
 fig = go.Figure()
-for label, mask, color in [
-        ("reference", in_view & (items["set"] == reference).to_numpy() & (under == 0), "#9aa5b1"),
-        (f"reference, under-represented by {picked}", (items["set"] == reference).to_numpy() & (under > 0.5), "#d62728"),
-        (picked, (items["set"] == picked).to_numpy() & (over <= 0.5), "#1f77b4"),
-        (f"{picked}, over-represented", (items["set"] == picked).to_numpy() & (over > 0.5), "#ff7f0e")]:
+is_ref, is_set = (items["set"] == reference).to_numpy(), (items["set"] == picked).to_numpy()
+for label, mask, color in [  # a score above 0.5 is exactly the diagnostic's flag (ratio below ½ or above 2)
+        ("reference", is_ref & (under <= 0.5), "#9aa5b1"),
+        (f"reference, under-represented by {picked}", is_ref & (under > 0.5), "#d62728"),
+        (picked, is_set & (over <= 0.5), "#1f77b4"),
+        (f"{picked}, over-represented", is_set & (over > 0.5), "#ff7f0e")]:
     idx = np.flatnonzero(mask)
     fig.add_trace(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=label, customdata=ids[idx],
                                marker={"size": 5, "opacity": 0.7, "color": color},
