@@ -2,19 +2,20 @@
 (embeddings, map, spectrum) memoised per process on top of the library's disk caches."""
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.analysis import cached_analysis
+from explorer.analysis import cached_analysis, kmeans_labels
 from explorer.datasets import Dataset, load_dataset, sample_data_dir
 from explorer.embedders import CHOICES, Embedder, resolve_embedder
 from explorer.embedding import EmbeddingResult, embed_dataset
-from explorer.images import load_image
 from explorer.projection import umap_project
-from explorer.sources import is_virtual
+from explorer.thumbnails import thumbnail_files
 
 SAMPLE = "Sample: handwritten digits + model samples"
 OTHER = "Another path…"
@@ -30,20 +31,37 @@ def cached_embedder(name: str, modality: str):
     return resolve_embedder(name, modality=modality)
 
 
+MEMO_SIZE = 32
+
+
 @st.cache_resource(show_spinner=False)
-def results_memo() -> dict:
+def results_memo() -> tuple[OrderedDict, threading.Lock]:
     """Per-process memo of heavy results. A plain dict rather than st.cache_data, because the
     computations report progress into page elements, which Streamlit's caches cannot replay."""
-    return {}
+    return OrderedDict(), threading.Lock()
 
 
 def memoized(key: tuple, compute):
-    memo = results_memo()
-    if key not in memo:
-        if len(memo) >= 16:
-            memo.pop(next(iter(memo)))
-        memo[key] = compute()
-    return memo[key]
+    """``compute()``, remembered under ``key`` (least recently used entries go first). Keys must be
+    cheap to build: names, tuples, short hashes of small arrays, never the embeddings themselves."""
+    memo, lock = results_memo()
+    with lock:  # sessions run in threads of one process
+        if key in memo:
+            memo.move_to_end(key)  # what every rerun uses (embeddings, map) is never the one evicted
+            return memo[key]
+    value = compute()  # outside the lock: a long computation must not hold up other sessions
+    with lock:
+        memo[key] = value
+        while len(memo) > MEMO_SIZE:
+            memo.popitem(last=False)
+    return value
+
+
+def memo_get(key: tuple):
+    """The memoised value under ``key``, or None (nothing is computed)."""
+    memo, lock = results_memo()
+    with lock:
+        return memo.get(key)
 
 
 def pick_source() -> str | None:
@@ -90,24 +108,14 @@ def prepare() -> PageState:
     if notice and dataset.vectors is None:
         st.warning(notice, icon=":material/cloud_off:")
 
-    with st.status(f"Preparing {dataset.name} ({len(dataset):,} items)…", expanded=False) as status:
-        bar = st.progress(0.0, text="embedding")
-
-        def on_embed(done: int, total: int, message: str) -> None:
-            bar.progress(done / total if total else 1.0, text=f"{message}: {done:,}/{total:,}")
-
-        result = memoized(("embed", source, embedder.cache_key()),
-                          lambda: embed_dataset(dataset, embedder, progress=on_embed))
-        bar.progress(1.0, text=f"embedded {len(result.items):,} items with {result.embedder}")
-        if len(result.items) == 0:
-            status.update(label="No item could be embedded", state="error")
-            st.dataframe(result.skipped)
-            st.stop()
-        status.write("Projecting with UMAP (cached after the first time)…")
-        coords = memoized(("umap", source, embedder.cache_key()),
-                          lambda: umap_project(result.embeddings, progress=status.write))
-        status.update(label=f"{dataset.name}: {len(result.items):,} items embedded with {result.embedder}",
-                      state="complete")
+    embed_key, umap_key = ("embed", source, embedder.cache_key()), ("umap", source, embedder.cache_key())
+    result, coords = memo_get(embed_key), memo_get(umap_key)
+    if result is not None and coords is not None and len(result.items):
+        # a warm rerun: st.status sleeps 0.05 s to animate a block that would have nothing to report
+        st.expander(f"{dataset.name}: {len(result.items):,} items embedded with {result.embedder}",
+                    icon=":material/check:")
+    else:
+        result, coords = _embed_and_project(dataset, embedder, embed_key, umap_key)
 
     if len(result.skipped):
         with st.expander(f"{len(result.skipped)} item(s) skipped", icon=":material/warning:"):
@@ -123,16 +131,46 @@ def prepare() -> PageState:
     return PageState(source, dataset, embedder, result, coords, items, chosen, mask)
 
 
+def _embed_and_project(dataset: Dataset, embedder: Embedder, embed_key: tuple, umap_key: tuple):
+    """Embeddings and map, made (or read from the disk caches) with progress shown in a status block."""
+    with st.status(f"Preparing {dataset.name} ({len(dataset):,} items)…", expanded=False) as status:
+        bar = st.progress(0.0, text="embedding")
+
+        def on_embed(done: int, total: int, message: str) -> None:
+            bar.progress(done / total if total else 1.0, text=f"{message}: {done:,}/{total:,}")
+
+        result = memoized(embed_key, lambda: embed_dataset(dataset, embedder, progress=on_embed))
+        bar.progress(1.0, text=f"embedded {len(result.items):,} items with {result.embedder}")
+        if len(result.items) == 0:
+            status.update(label="No item could be embedded", state="error")
+            st.dataframe(result.skipped)
+            st.stop()
+        status.write("Projecting with UMAP (cached after the first time)…")
+        coords = memoized(umap_key, lambda: umap_project(result.embeddings, progress=status.write))
+        status.update(label=f"{dataset.name}: {len(result.items):,} items embedded with {result.embedder}",
+                      state="complete")
+    return result, coords
+
+
 def analysis_of(state: PageState) -> dict:
     """Spectrum, modes and per-item contributions of the chosen sets (disk-cached)."""
-    x = state.result.embeddings[state.mask]
     return memoized(("analysis", state.source, state.embedder.cache_key(), tuple(state.chosen)),
-                    lambda: cached_analysis(x))
+                    lambda: cached_analysis(state.result.embeddings[state.mask]))
 
 
-def thumbnails(paths) -> list:
-    """Images for st.image: files as they are, items inside containers decoded."""
-    return [load_image(p) if is_virtual(p) else p for p in paths]
+def clusters_of(state: PageState, *, k: int) -> np.ndarray:
+    """k-means cluster ids (``"c0"``...) of the chosen sets' items, one per item, made once per k."""
+    k = max(1, min(k, int(state.mask.sum())))
+    return memoized(("clusters", state.source, state.embedder.cache_key(), tuple(state.chosen), k),
+                    lambda: kmeans_labels(state.result.embeddings[state.mask], k=k))
+
+
+def thumbnails(rows: pd.DataFrame, *, width: int) -> list[str]:
+    """Cached thumbnail files of the image items in ``rows``, made ``width`` pixels wide at most:
+    st.image then sends the small file as it is instead of re-encoding the original every rerun.
+    The items' content digests find the cached files without reading the originals."""
+    digests = rows["digest"].tolist() if "digest" in rows.columns else None
+    return [str(p) for p in thumbnail_files(rows["path"].tolist(), size=width, digests=digests)]
 
 
 def item_grid(view: pd.DataFrame, *, width: int = 72, extra: list[str] | None = None) -> None:
@@ -140,7 +178,7 @@ def item_grid(view: pd.DataFrame, *, width: int = 72, extra: list[str] | None = 
     if "path" in view.columns:
         captions = [f"{s} · {lab}" + "".join(f" · {view[c].iloc[i]:.2f}" for c in (extra or []))
                     for i, (s, lab) in enumerate(zip(view["set"], view["label"].fillna("—")))]
-        st.image(thumbnails(view["path"]), caption=captions, width=width)
+        st.image(thumbnails(view, width=width), caption=captions, width=width)
     else:
         st.dataframe(view[[c for c in ("id", "set", "label", "text", *(extra or [])) if c in view.columns]],
                      hide_index=True)

@@ -1,5 +1,13 @@
-"""Explore: the map coloured by any column, filters, and live scores of a box or lasso selection."""
+"""Explore: the map coloured by any column, filters, and live scores of a box or lasso selection.
+
+Every click reruns this script over all items (100k and more), so a rerun does no work that
+depends on the item count beyond a few vectorised passes: the per-item table, the scores of the
+filtered items or a selection and the map are memoised under keys built from small things (the
+filter mask's bytes, the selection's JSON), never from the embeddings.
+"""
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -9,98 +17,139 @@ import streamlit as st
 from explorer.diversity import vendi_scores
 from explorer.flags import FlagStore
 from explorer.selection import summarize_selection
+from explorer.storage import hash_key
 from explorer.vendi import DEFAULT_ORDERS, order_label
-from pages._common import analysis_of, flag_form, item_grid, prepare
+from pages._common import analysis_of, clusters_of, flag_form, item_grid, memoized, prepare
 
 MAX_POINTS = 20_000  # beyond this the map shows a sample; selections still act on every item
+# Per-item numbers shown on a colour scale: column -> its name in the sidebar and the colour bar.
 SCORE_COLUMNS = {"entropy": "contribution h_i", "crowdedness": "crowdedness", "loo_delta": "leave-one-out ΔVS₁"}
+# Per-item categories the page derives (metadata columns are offered as they are).
+DERIVED_COLUMNS = {"cluster": "cluster (k-means)", "flag": "flag"}
+NOT_COLOURS = ("id", "kind", "path", "text", "digest")
 
 st.title("Explore")
 state = prepare()
 analysis = analysis_of(state)
 flags = FlagStore.for_dataset(state.dataset.source)
 reasons = flags.reasons()
-table = state.items[state.mask].reset_index(drop=True)
-x_all, xy_all = state.result.embeddings[state.mask], state.coords[state.mask]
-for column in SCORE_COLUMNS:
-    table[column] = analysis[column]
-table["flag"] = np.where(table["id"].isin(reasons), "flagged", "not flagged")
+base = (state.source, state.embedder.cache_key(), tuple(state.chosen))  # every memo below depends on these
+
+
+def item_table() -> pd.DataFrame:
+    table = state.items[state.mask].reset_index(drop=True)
+    for column in SCORE_COLUMNS:
+        table[column] = np.asarray(analysis[column], dtype=np.float64)
+    return table
+
+
+table = memoized(("explore-table", *base), item_table)  # shared between reruns: never modified below
+ids = table["id"].to_numpy()
+flagged = table["id"].isin(reasons).to_numpy() if reasons else np.zeros(len(table), dtype=bool)
 
 # filters apply to the map, the scores and the grid alike
 keep = np.ones(len(table), dtype=bool)
-labels = sorted(table["label"].dropna().astype(str).unique())
+labels = memoized(("labels", *base), lambda: sorted(table["label"].dropna().astype(str).unique()))
 if 1 < len(labels) <= 200:
     picked_labels = st.sidebar.multiselect("Labels", labels, default=labels, key=f"labels:{state.source}")
-    keep &= table["label"].astype(str).isin(picked_labels).to_numpy()
+    if len(picked_labels) < len(labels):  # all picked: no pass over the items, and unlabelled ones stay
+        keep &= table["label"].astype(str).isin(picked_labels).to_numpy()
 low, high = st.sidebar.slider("Contribution h_i (percentile range)", 0, 100, (0, 100), key="h_range",
                               help="Low: redundant items; high: rare items")
 if (low, high) != (0, 100):
-    lo_v, hi_v = np.percentile(table["entropy"], [low, high])
+    lo_v, hi_v = np.percentile(table["entropy"].to_numpy(), [low, high])
     keep &= table["entropy"].between(lo_v, hi_v).to_numpy()
 if st.sidebar.checkbox("Only flagged items", key="only_flagged"):
-    keep &= (table["flag"] == "flagged").to_numpy()
-view, x, xy = table[keep].reset_index(drop=True), x_all[keep], xy_all[keep]
-if view.empty:
+    keep &= flagged
+rows = np.flatnonzero(keep)  # the filtered items, as positions in ``table``
+if not len(rows):
     st.info("No item passes the filters.")
     st.stop()
 
-meta = [c for c in view.columns if c not in ("id", "kind", "path", "text", "digest", *SCORE_COLUMNS, "flag")
-        and view[c].nunique() <= 50]
-color_by = st.sidebar.selectbox("Colour by", [*meta, *SCORE_COLUMNS, "flag"], key="explore_color")
+meta = memoized(("meta", *base), lambda: [c for c in table.columns if c not in (*NOT_COLOURS, *SCORE_COLUMNS)
+                                          and table[c].nunique() <= 50])
+names = {**SCORE_COLUMNS, **DERIVED_COLUMNS}
+color_by = st.sidebar.selectbox("Colour by", [*meta, *SCORE_COLUMNS, *DERIVED_COLUMNS], key="explore_color",
+                                format_func=lambda c: names.get(c, c))
+derived: dict[str, np.ndarray] = {"flag": np.where(flagged, "flagged", "not flagged")}
+if color_by == "cluster":
+    k = int(st.sidebar.number_input("Clusters (k)", min_value=2, max_value=50, value=10, step=1, key="explore_k",
+                                    help="k-means on the unit-normalised embeddings of the chosen sets"))
+    with st.spinner(f"Clustering into {k} groups (once per k)…"):
+        derived["cluster"] = clusters_of(state, k=k)
 
-shown = np.arange(len(view))
-if len(view) > MAX_POINTS:
-    shown = np.sort(np.random.default_rng(0).choice(len(view), MAX_POINTS, replace=False))
-    st.caption(f"The map shows {MAX_POINTS:,} of {len(view):,} items; selections include every item inside.")
+
+def values_of(column: str) -> np.ndarray:
+    """A colour column for every item of ``table``."""
+    return derived[column] if column in derived else table[column].to_numpy()
+
+
+shown = rows
+if len(rows) > MAX_POINTS:
+    shown = rows[np.sort(np.random.default_rng(0).choice(len(rows), MAX_POINTS, replace=False))]
+    st.caption(f"The map shows {MAX_POINTS:,} of {len(rows):,} items; selections include every item inside.")
+xy_all = state.coords[state.mask]
 fig = go.Figure()
-ids = view["id"].to_numpy()
 if color_by in SCORE_COLUMNS:
     fig.add_trace(go.Scattergl(
-        x=xy[shown, 0], y=xy[shown, 1], mode="markers", customdata=ids[shown],
-        marker={"size": 5, "color": view[color_by].to_numpy()[shown], "colorscale": "Viridis", "showscale": True,
+        x=xy_all[shown, 0], y=xy_all[shown, 1], mode="markers", customdata=ids[shown],
+        marker={"size": 5, "color": values_of(color_by)[shown], "colorscale": "Viridis", "showscale": True,
                 "colorbar": {"title": SCORE_COLUMNS[color_by]}},
         hovertemplate="%{customdata}<br>%{marker.color:.3f}<extra></extra>"))
 else:
-    values = view[color_by].fillna("—").astype(str).to_numpy()
-    for name in sorted(set(values[shown])):
-        idx = shown[values[shown] == name]
-        fig.add_trace(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name, customdata=ids[idx],
-                                   marker={"size": 5, "opacity": 0.75},
+    values = pd.Series(values_of(color_by)[shown]).fillna("—").astype(str).to_numpy()
+    for name in sorted(set(values)):
+        idx = shown[values == name]
+        fig.add_trace(go.Scattergl(x=xy_all[idx, 0], y=xy_all[idx, 1], mode="markers", name=name,
+                                   customdata=ids[idx], marker={"size": 5, "opacity": 0.75},
                                    hovertemplate="%{customdata}<extra>" + name + "</extra>"))
 fig.update_layout(height=560, margin={"l": 0, "r": 0, "t": 10, "b": 0}, dragmode="lasso",
-                  legend={"title": color_by}, xaxis={"visible": False}, yaxis={"visible": False})
+                  legend={"title": names.get(color_by, color_by)}, xaxis={"visible": False},
+                  yaxis={"visible": False})
 event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="explore_map",
                         width="stretch")
 
 selection = event.selection if event else {}
 drawn = bool(selection and (selection.get("box") or selection.get("lasso")))
 clicked = [p["customdata"] for p in (selection.get("points", []) if selection else []) if "customdata" in p]
+rank = table["entropy"].to_numpy()
+
+
+def embeddings_of(positions: np.ndarray) -> np.ndarray:
+    """Embeddings of items of ``table`` (a copy only of those rows)."""
+    return state.result.embeddings[np.flatnonzero(state.mask)[positions]]
+
+
 if drawn or not clicked:
-    summary = summarize_selection(x, xy, selection if drawn else {}, rank_by=view["entropy"].to_numpy())
-    chosen, top = summary["indices"], summary["top"]
+    area = {k: selection[k] for k in ("box", "lasso") if selection.get(k)} if drawn else {}
+    summary = memoized(
+        ("selection", *base, hash_key(keep.tobytes()), json.dumps(area, sort_keys=True, default=str)),
+        lambda: summarize_selection(embeddings_of(rows), xy_all[rows], area, rank_by=rank[rows]))
+    chosen, top, scores = rows[summary["indices"]], rows[summary["top"]], summary["scores"]
 else:
-    chosen = np.flatnonzero(view["id"].isin(clicked).to_numpy())
-    top = chosen[np.argsort(-view["entropy"].to_numpy()[chosen], kind="stable")][:24]
-    summary = {"scores": vendi_scores(x[chosen], q=DEFAULT_ORDERS).scores if len(chosen) >= 2 else {}}
-area = chosen if drawn else None
+    chosen = np.flatnonzero(table["id"].isin(clicked).to_numpy() & keep)  # a hash lookup, not a sort
+    top = chosen[np.argsort(-rank[chosen], kind="stable")][:24]
+    scores = vendi_scores(embeddings_of(chosen), q=DEFAULT_ORDERS).scores if len(chosen) >= 2 else {}
 label = "selection" if (drawn or clicked) else "all filtered items"
 
 st.subheader(f"{label.capitalize()}: {len(chosen):,} items")
-if summary["scores"]:
+if scores:
     for card, q in zip(st.columns(len(DEFAULT_ORDERS)), DEFAULT_ORDERS):
-        card.metric(f"VS q={order_label(q)}", f"{summary['scores'][q]:.2f}")
+        card.metric(f"VS q={order_label(q)}", f"{scores[q]:.2f}")
 st.caption("Items sorted by their contribution to diversity (rarest first).")
-item_grid(view.iloc[top], extra=["entropy"])
-if area is not None or clicked:
-    flag_form(view["id"].to_numpy()[chosen].tolist(), flags, key="explore_flag")
+item_grid(table.iloc[top], extra=["entropy"])
+if drawn or clicked:
+    flag_form(ids[chosen].tolist(), flags, key="explore_flag")
 
-if len(clicked) == 1 and area is None:
-    i = int(np.flatnonzero(ids == clicked[0])[0])
+if len(clicked) == 1 and not drawn and len(chosen) == 1:
+    i = int(chosen[0])
+    item = table.iloc[i].to_dict() | {c: v[i] for c, v in derived.items()}
     st.subheader("Item")
-    st.dataframe(pd.DataFrame({"field": view.columns, "value": view.iloc[i].astype(str).to_numpy()}),
-                 hide_index=True)
-    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
-    sims = unit @ unit[i]
-    nearest = [j for j in np.argsort(-sims, kind="stable") if j != i][:8]
+    st.dataframe(pd.DataFrame({"field": list(item), "value": [str(v) for v in item.values()]}), hide_index=True)
+    e, to_row = state.result.embeddings, np.flatnonzero(state.mask)  # table position -> embedding row
+    norms = memoized(("norms", *base[:2]), lambda: np.linalg.norm(e, axis=1))
+    sims = (e @ e[to_row[i]])[to_row[rows]] / (norms[to_row[rows]] * norms[to_row[i]])  # no copy of the rows
+    near = np.argsort(-sims, kind="stable")[:9]
+    near = near[rows[near] != i][:8]
     st.markdown("**Nearest neighbours** (cosine similarity)")
-    item_grid(view.iloc[nearest].assign(similarity=sims[nearest]), extra=["similarity"])
+    item_grid(table.iloc[rows[near]].assign(similarity=sims[near]), extra=["similarity"])

@@ -25,7 +25,7 @@ def grid(side: str) -> None:
     st.markdown(f"**{'Positive' if side == 'positive' else 'Negative'} side**")
     captions = [f"{s} · {lab} · {v:+.2f}" for s, lab, v in zip(rows["set"], rows["label"], loads)]
     if "path" in rows.columns:
-        st.image(thumbnails(rows["path"]), caption=captions, width=80)
+        st.image(thumbnails(rows, width=80), caption=captions, width=80)
     else:
         st.dataframe(rows[[c for c in ("id", "set", "label", "text") if c in rows]].assign(loading=loads),
                      hide_index=True)

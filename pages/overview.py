@@ -33,10 +33,15 @@ if len(table) > 1:
     counts = items.loc[mask, "set"].astype(str).value_counts()
     n_eq = int(counts.min())
     if n_eq >= 2:
-        x_sel, groups = result.embeddings[mask], items.loc[mask, "set"].astype(str).tolist()
-        key = hash_key("bootstrap", n_eq, groups, str(x_sel.dtype), x_sel.shape, x_sel.tobytes())
-        boot = memoized(("boot", key), lambda: json_memo(
-            "bootstrap", key, lambda: bootstrap_scores(x_sel, groups, n_boot=30).to_dict("records")))
+
+        def boot_from_disk() -> list[dict]:
+            # the content hash reads every embedding, so it is made once per process, not per rerun
+            x_sel, groups = result.embeddings[mask], items.loc[mask, "set"].astype(str).tolist()
+            key = hash_key("bootstrap", n_eq, groups, str(x_sel.dtype), x_sel.shape, x_sel.tobytes())
+            return json_memo("bootstrap", key,
+                             lambda: bootstrap_scores(x_sel, groups, n_boot=30).to_dict("records"))
+
+        boot = memoized(("boot", source, embedder.cache_key(), tuple(chosen), n_eq), boot_from_disk)
         rows = []
         for row in boot:
             rows.append({"set": row["group"], **{

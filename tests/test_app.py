@@ -1,4 +1,6 @@
-"""Streamlit AppTest: the Overview page on the sample data shows the library's numbers."""
+"""Streamlit AppTest: the pages on the sample data show the library's numbers; Explore's colours,
+selections and grids."""
+import json
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +111,110 @@ def test_explore_filters_drive_scores_and_grid(sample_page):
     assert [m.value for m in at.metric if m.label == "VS q=1"] == [f"{expected:.2f}"]
     at.sidebar.selectbox(key="explore_color").set_value("entropy").run()
     assert not at.exception and len(at.get("image")) == 1
+
+
+def select_on_map(at, selection: dict) -> None:
+    """Rerun as if the user had drawn or clicked on the page's map. AppTest has no plotly widget,
+    so the selection is sent the way the browser sends it: as the chart's widget state."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+
+    chart = at.get("plotly_chart")[0]
+    states = WidgetStates()
+    states.CopyFrom(at._tree.get_widget_states())
+    state = states.widgets.add()
+    state.id = chart.proto.id
+    state.string_value = json.dumps({"selection": {"points": [], "point_indices": [], "box": [], "lasso": [],
+                                                   **selection}})
+    at._run(states)
+    assert not at.exception, at.exception
+
+
+def map_traces(at) -> dict[str, list]:
+    """Trace name -> the item ids it draws, from the spec the page sends to the browser."""
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return {t.get("name"): list(t["customdata"]) for t in spec["data"]}
+
+
+@pytest.mark.slow
+def test_explore_colours_by_cluster_and_keeps_scores_and_grid(sample_page):
+    from explorer.analysis import kmeans_labels
+
+    at, result = sample_page("pages/explore.py")
+    colour = at.sidebar.selectbox(key="explore_color")
+    assert {"label", "set", "contribution h_i", "crowdedness", "cluster (k-means)", "flag"} <= set(colour.options)
+    colour.set_value("cluster").run()
+    assert not at.exception, at.exception
+    k = at.sidebar.number_input(key="explore_k")
+    assert k.value == 10
+    ids = result.items["id"].to_numpy()
+    expected = kmeans_labels(result.embeddings, k=10)
+    traces = map_traces(at)
+    assert sorted(traces) == sorted(f"c{i}" for i in range(10))
+    assert {name: sorted(members) for name, members in traces.items()} == {
+        name: sorted(ids[expected == name]) for name in traces}
+    # the selection's scores and grid are unchanged by the colouring
+    assert at.subheader[0].value == f"All filtered items: {len(ids):,} items"
+    assert len([m for m in at.metric if m.label.startswith("VS q=")]) == 5 and len(at.get("image")) == 1
+
+    k.set_value(4).run()
+    assert not at.exception, at.exception
+    assert sorted(map_traces(at)) == ["c0", "c1", "c2", "c3"]
+
+
+@pytest.mark.slow
+def test_explore_box_selection_and_single_item(sample_page):
+    from explorer.diversity import vendi_scores
+    from explorer.projection import umap_project
+    from explorer.selection import in_box
+
+    at, result = sample_page("pages/explore.py")
+    xy = umap_project(result.embeddings)  # the page's map, from the shared disk cache
+    box = {"x": [float(xy[:, 0].min()) - 1, float(np.median(xy[:, 0]))],
+           "y": [float(xy[:, 1].min()) - 1, float(np.median(xy[:, 1]))]}
+    select_on_map(at, {"box": [box]})
+    inside = in_box(xy, x=tuple(box["x"]), y=tuple(box["y"]))
+    assert at.subheader[0].value == f"Selection: {inside.sum():,} items"
+    expected = vendi_scores(result.embeddings[inside], q=[1.0]).scores[1.0]
+    assert [m.value for m in at.metric if m.label == "VS q=1"] == [f"{expected:.2f}"]
+    grid = at.get("image")[0].proto.imgs
+    assert len(grid) == 24 and all(img.url for img in grid)
+
+    # one clicked item: its fields and its nearest neighbours by cosine similarity
+    x = result.embeddings / np.linalg.norm(result.embeddings, axis=1, keepdims=True)
+    i = 123
+    sims = x @ x[i]
+    nearest = [j for j in np.argsort(-sims, kind="stable") if j != i][:8]
+    select_on_map(at, {"points": [{"customdata": result.items["id"].iloc[i]}]})
+    assert [s.value for s in at.subheader] == ["Selection: 1 items", "Item"]
+    neighbours = at.get("image")[1].proto.imgs
+    assert [img.caption.rsplit(" · ", 1)[1] for img in neighbours] == [f"{sims[j]:.2f}" for j in nearest]
+
+
+@pytest.mark.slow
+def test_grids_serve_small_cached_thumbnails(tmp_path):
+    from PIL import Image
+
+    from explorer.storage import cache_root
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        for i in range(2):
+            pixels = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "photos" / label / f"{i}.png")
+    (tmp_path / "photos" / "a" / "broken.png").write_bytes(b"not a png")
+    source = str(tmp_path / "photos")
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["cli_sources"] = [source]
+    at.session_state["source_choice"] = source
+    # 1280-d: the pixels embedder's 3072-d vectors make every spectrum a 3072 x 3072 eigh (seconds)
+    at.session_state["embedder"] = "efficientnet-lite0"
+    at.switch_page("pages/explore.py").run()  # four items: laid out without UMAP
+    assert not at.exception, at.exception
+    assert any(e.label == "1 item(s) skipped" for e in at.expander)
+    assert len(at.get("image")[0].proto.imgs) == 4
+    thumbs = sorted((cache_root() / "thumbs").rglob("*.jpg"))
+    assert len(thumbs) == 4 and all(Image.open(t).size == (72, 54) for t in thumbs)
+    at.switch_page("pages/modes.py").run()
+    assert not at.exception, at.exception
+    assert {Image.open(t).size for t in (cache_root() / "thumbs").rglob("*.jpg")} == {(72, 54), (80, 60)}
