@@ -69,6 +69,36 @@ def test_overview_in_a_real_browser(app_url, tmp_path):
     assert (ARTIFACTS / "overview.png").stat().st_size > 10_000
 
 
+def open_page(page, app_url: str, title: str) -> None:
+    """Open a page from the sidebar as a person does. A deep link (/explore) on a fresh session
+    runs pages/explore.py on its own, without app.py's navigation and wide layout."""
+    page.goto(app_url)
+    link = page.locator('[data-testid="stSidebarNav"] a', has_text=title)
+    link.wait_for(timeout=240_000)
+    link.click()
+    page.wait_for_url(f"**/{title.lower()}")
+
+
+def test_modes_in_a_real_browser(app_url):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        open_page(page, app_url, "Modes")
+        page.get_by_text("Weight of mode 1").wait_for(timeout=240_000)
+        images = page.locator('[data-testid="stImage"] img, [data-testid="stImageContainer"] img')
+        images.first.wait_for(timeout=60_000)
+        page.wait_for_function("[...document.images].filter(i => i.src.includes('/media/')).every(i => i.complete)")
+        # the grids get the small cached thumbnails, not the original files
+        widths = images.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
+        assert len(widths) == 24 and all(0 < w <= 80 for w in widths), widths
+        page.screenshot(path=str(ARTIFACTS / "modes.png"))
+        browser.close()
+    assert (ARTIFACTS / "modes.png").stat().st_size > 10_000
+
+
 def lasso(page, fractions):
     """Draw a closed lasso on the first map with the mouse, corners as fractions of the plot area."""
     area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
@@ -90,7 +120,7 @@ def test_select_flag_and_export_in_a_real_browser(app_url, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
-        page.goto(f"{app_url}/explore")
+        open_page(page, app_url, "Explore")
         page.locator(".js-plotly-plot").first.wait_for(timeout=240_000)
         page.get_by_text("All filtered items").wait_for(timeout=120_000)
         page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
@@ -103,7 +133,11 @@ def test_select_flag_and_export_in_a_real_browser(app_url, tmp_path):
         metrics = page.locator('[data-testid="stMetric"]')
         assert metrics.count() == 5 and "VS q=1" in metrics.nth(2).inner_text()
         assert page.locator('[data-testid="stImage"] img, [data-testid="stImageContainer"] img').count() > 0
+        # Streamlit scrolls inside its own container, so a taller window is what shows the grid too
+        page.set_viewport_size({"width": 1400, "height": 1700})
+        page.wait_for_timeout(800)
         page.screenshot(path=str(ARTIFACTS / "explore-selection.png"))
+        page.set_viewport_size({"width": 1400, "height": 1100})
 
         page.get_by_placeholder("e.g. off-topic, duplicate, blurry").fill("browser test")
         page.get_by_role("button", name=re.compile(f"Flag {selected:,} selected items")).click()
