@@ -20,6 +20,7 @@ from explorer.selection import summarize_selection
 from explorer.storage import hash_key
 from explorer.vendi import DEFAULT_ORDERS, order_label
 from pages._common import analysis_of, clusters_of, flag_form, item_grid, memoized, prepare
+from pages._diagnostics import comparison_of, reference_choice
 
 MAX_POINTS = 20_000  # beyond this the map shows a sample; selections still act on every item
 # Per-item numbers shown on a colour scale: column -> its name in the sidebar and the colour bar.
@@ -61,6 +62,26 @@ if (low, high) != (0, 100):
     keep &= table["entropy"].between(lo_v, hi_v).to_numpy()
 if st.sidebar.checkbox("Only flagged items", key="only_flagged"):
     keep &= flagged
+
+# diagnostics against a reference set (explorer.compare): scores to colour by, flags to filter by
+diagnostics = pd.DataFrame()
+reference = reference_choice(state)
+if reference is not None and st.sidebar.toggle("Diagnostics vs the reference", value=len(table) <= 50_000,
+                                               key="explore_diagnostics",
+                                               help="Computed once per choice of sets and cached on disk"):
+    _, full = comparison_of(state, reference)
+    diagnostics = full.drop(columns=["id", "region", "flags", "reasons"])
+
+    def flags_by_diagnostic() -> dict[str, np.ndarray]:
+        lists = full["flags"].str.split(", ")
+        out = {name: lists.apply(lambda f, name=name: name in f).to_numpy() for name in diagnostics.columns}
+        return {name: hit for name, hit in out.items() if hit.any()}
+
+    flagged_by = memoized(("diag-flags", *base, reference), flags_by_diagnostic)
+    chosen_diags = st.sidebar.multiselect("Flagged by diagnostic", list(flagged_by), key="explore_diag_filter",
+                                          help="Keep the items that any of these diagnostics flags")
+    if chosen_diags:
+        keep &= np.logical_or.reduce([flagged_by[n] for n in chosen_diags])
 rows = np.flatnonzero(keep)  # the filtered items, as positions in ``table``
 if not len(rows):
     st.info("No item passes the filters.")
@@ -68,10 +89,12 @@ if not len(rows):
 
 meta = memoized(("meta", *base), lambda: [c for c in table.columns if c not in (*NOT_COLOURS, *SCORE_COLUMNS)
                                           and table[c].nunique() <= 50])
-names = {**SCORE_COLUMNS, **DERIVED_COLUMNS}
-color_by = st.sidebar.selectbox("Colour by", [*meta, *SCORE_COLUMNS, *DERIVED_COLUMNS], key="explore_color",
+scales = {**SCORE_COLUMNS, **{c: f"diagnostic: {c}" for c in diagnostics.columns}}
+names = {**scales, **DERIVED_COLUMNS}
+color_by = st.sidebar.selectbox("Colour by", [*meta, *scales, *DERIVED_COLUMNS], key="explore_color",
                                 format_func=lambda c: names.get(c, c))
-derived: dict[str, np.ndarray] = {"flag": np.where(flagged, "flagged", "not flagged")}
+derived: dict[str, np.ndarray] = {"flag": np.where(flagged, "flagged", "not flagged"),
+                                  **{c: diagnostics[c].to_numpy() for c in diagnostics.columns}}
 if color_by == "cluster":
     k = int(st.sidebar.number_input("Clusters (k)", min_value=2, max_value=50, value=10, step=1, key="explore_k",
                                     help="k-means on the unit-normalised embeddings of the chosen sets"))
@@ -90,11 +113,11 @@ if len(rows) > MAX_POINTS:
     st.caption(f"The map shows {MAX_POINTS:,} of {len(rows):,} items; selections include every item inside.")
 xy_all = state.coords[state.mask]
 fig = go.Figure()
-if color_by in SCORE_COLUMNS:
+if color_by in scales:
     fig.add_trace(go.Scattergl(
         x=xy_all[shown, 0], y=xy_all[shown, 1], mode="markers", customdata=ids[shown],
         marker={"size": 5, "color": values_of(color_by)[shown], "colorscale": "Viridis", "showscale": True,
-                "colorbar": {"title": SCORE_COLUMNS[color_by]}},
+                "colorbar": {"title": scales[color_by]}},
         hovertemplate="%{customdata}<br>%{marker.color:.3f}<extra></extra>"))
 else:
     values = pd.Series(values_of(color_by)[shown]).fillna("—").astype(str).to_numpy()

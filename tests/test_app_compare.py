@@ -42,3 +42,22 @@ def test_compare_page_shows_the_library_comparison_and_flags_a_diagnostic(shared
     assert set(mine["id"]) == expected and len(expected) > 500
     assert mine["reason"].str.startswith("underrepresented[collapsed]: region r").all()
     FlagStore.for_dataset(load_dataset(sample_data_dir()).source).remove(mine["id"])  # the shared cache is shared
+
+
+@pytest.mark.slow
+def test_explore_colours_and_filters_by_a_diagnostic(shared_cache, monkeypatch):
+    monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.run()
+    at.switch_page("pages/explore.py").run()
+    assert not at.exception, at.exception
+    result = embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
+    _, table = cached_comparison(result.embeddings, result.items, reference="real")
+
+    at.selectbox(key="explore_color").set_value("memorized").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="explore_color").format_func("memorized") == "diagnostic: memorized"
+    at.multiselect(key="explore_diag_filter").set_value(["underrepresented[collapsed]"]).run()
+    assert not at.exception, at.exception
+    expected = int(table["flags"].str.contains(r"underrepresented\[collapsed\]").sum())
+    assert at.subheader[0].value.endswith(f"{expected:,} items")
