@@ -28,7 +28,9 @@ st.subheader("Diversity and fidelity per set")
 st.caption(f"Against **{reference}** ({summary['n_reference']:,} items). Vendi scores at equal n = "
            f"{summary['equal_n']:,} (mean and 95% interval over random subsets); ratios are to the reference's. "
            f"Precision/recall/density/coverage with k = {summary['k']} nearest-neighbour balls.")
-rows = [{"set": reference, **{f"VS q={q}": f"{summary['reference_scores']['vs'][q]:.2f}" for q in orders}}]
+ref_scores = summary["reference_scores"]
+rows = [{"set": reference, **{f"VS q={q}": f"{ref_scores['vs'][q]:.2f} [{ref_scores['vs_ci'][q][0]:.2f}, "
+                                           f"{ref_scores['vs_ci'][q][1]:.2f}]" for q in orders}}]
 for name, s in summary["sets"].items():
     rows.append({"set": name,
                  **{f"VS q={q}": f"{s['vs'][q]:.2f} [{s['vs_ci'][q][0]:.2f}, {s['vs_ci'][q][1]:.2f}] "

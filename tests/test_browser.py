@@ -99,6 +99,22 @@ def test_modes_in_a_real_browser(app_url):
     assert (ARTIFACTS / "modes.png").stat().st_size > 10_000
 
 
+def test_compare_in_a_real_browser(app_url):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        open_page(page, app_url, "Compare")
+        page.get_by_text("Diversity and fidelity per set").wait_for(timeout=240_000)
+        page.get_by_text("Under-represented by").wait_for(timeout=120_000)
+        page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)  # spectra, then the regions map
+        page.screenshot(path=str(ARTIFACTS / "compare.png"))
+        browser.close()
+    assert (ARTIFACTS / "compare.png").stat().st_size > 10_000
+
+
 def lasso(page, fractions):
     """Draw a closed lasso on the first map with the mouse, corners as fractions of the plot area."""
     area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
