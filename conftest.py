@@ -1,5 +1,6 @@
 import json
 import os
+from pathlib import Path
 
 # No test may wait on the network: pretrained-weight lookups must fail fast and offline.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -7,6 +8,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+APP = str(Path(__file__).resolve().parent / "app.py")
 
 
 @pytest.fixture(autouse=True)
@@ -45,3 +48,25 @@ def tiny_clip(tmp_path):
     ckpt = tmp_path / "tiny.pt"
     torch.save(model.state_dict(), ckpt)
     return "vendiscope-tiny", ckpt, model
+
+
+@pytest.fixture
+def sample_page(shared_cache, monkeypatch):
+    """Open a page of the app on the sample data (shared cache) and return it with the library's
+    embeddings of the same data."""
+    monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
+
+    def open_page(page: str):
+        from streamlit.testing.v1 import AppTest
+
+        from explorer.datasets import load_dataset, sample_data_dir
+        from explorer.embedders import get_embedder
+        from explorer.embedding import embed_dataset
+
+        at = AppTest.from_file(APP, default_timeout=600)
+        at.run()
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+        return at, embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
+
+    return open_page

@@ -15,22 +15,6 @@ from explorer.embedding import embed_dataset
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
-@pytest.fixture
-def sample_page(shared_cache, monkeypatch):
-    """Open a page of the app on the sample data (shared cache) and return it with the library's
-    embeddings of the same data."""
-    monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
-
-    def open_page(page: str):
-        at = AppTest.from_file(APP, default_timeout=600)
-        at.run()
-        at.switch_page(page).run()
-        assert not at.exception, at.exception
-        return at, embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
-
-    return open_page
-
-
 @pytest.mark.slow
 def test_overview_shows_the_library_scores_on_sample_data(shared_cache, monkeypatch):
     monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))

@@ -1,26 +1,15 @@
 """AppTest of the Compare page on the sample data: the library's numbers, flagging a diagnostic."""
-from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from explorer.compare import cached_comparison
 from explorer.datasets import load_dataset, sample_data_dir
-from explorer.embedders import get_embedder
-from explorer.embedding import embed_dataset
 from explorer.flags import FlagStore
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 @pytest.mark.slow
-def test_compare_page_shows_the_library_comparison_and_flags_a_diagnostic(shared_cache, monkeypatch):
-    monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.run()
-    at.switch_page("pages/compare.py").run()
-    assert not at.exception, at.exception
-    result = embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
+def test_compare_page_shows_the_library_comparison_and_flags_a_diagnostic(sample_page):
+    at, result = sample_page("pages/compare.py")
     summary, table = cached_comparison(result.embeddings, result.items, reference="real")
 
     per_set = at.dataframe[0].value.set_index("set")
@@ -45,13 +34,8 @@ def test_compare_page_shows_the_library_comparison_and_flags_a_diagnostic(shared
 
 
 @pytest.mark.slow
-def test_explore_colours_and_filters_by_a_diagnostic(shared_cache, monkeypatch):
-    monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.run()
-    at.switch_page("pages/explore.py").run()
-    assert not at.exception, at.exception
-    result = embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
+def test_explore_colours_and_filters_by_a_diagnostic(sample_page):
+    at, result = sample_page("pages/explore.py")
     _, table = cached_comparison(result.embeddings, result.items, reference="real")
 
     at.selectbox(key="explore_color").set_value("memorized").run()
