@@ -59,9 +59,9 @@ def sample_page(shared_cache, monkeypatch):
     def open_page(page: str):
         from streamlit.testing.v1 import AppTest
 
-        from explorer.datasets import load_dataset, sample_data_dir
-        from explorer.embedders import get_embedder
-        from explorer.embedding import embed_dataset
+        from explorer.data.datasets import load_dataset, sample_data_dir
+        from explorer.embed.registry import get_embedder
+        from explorer.embed.pipeline import embed_dataset
 
         at = AppTest.from_file(APP, default_timeout=600)
         at.run()

@@ -83,8 +83,8 @@ def scale(n: int, d: int) -> None:
 
 
 def naive(n: int, d: int) -> None:
-    from explorer.diversity import vendi_scores
-    from explorer.vendi import DEFAULT_ORDERS, hill_number
+    from explorer.metrics.spectrum import DEFAULT_ORDERS, hill_number
+    from explorer.metrics.vendi import vendi_scores
 
     rng = np.random.default_rng(1)
     x = rng.standard_normal((n, d)).astype(np.float32)
@@ -111,7 +111,8 @@ def naive(n: int, d: int) -> None:
 
 
 def rbf(n: int, d: int, sub: int) -> None:
-    from explorer.diversity import plan_features, compute_spectrum, vendi_scores
+    from explorer.metrics.features import compute_spectrum, plan_features
+    from explorer.metrics.vendi import vendi_scores
 
     rng = np.random.default_rng(2)
     centers = rng.standard_normal((50, d)) * 0.6

@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from explorer.datasets import load_image_folder
-from explorer.decoding import decoded_batches, default_workers
-from explorer.embedders import get_embedder, resolve_device
-from explorer.embedding import embed_dataset
+from explorer.data.datasets import load_image_folder
+from explorer.embed.decoding import decoded_batches, default_workers
+from explorer.embed.models.base import resolve_device
+from explorer.embed.pipeline import embed_dataset
+from explorer.embed.registry import get_embedder
 
 
 def make_jpegs(root: Path, n: int, size: int, start: int = 0) -> None:

@@ -28,7 +28,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from explorer.selection import in_polygon, summarize_selection  # noqa: E402
+from explorer.maps.selection import in_polygon, summarize_selection  # noqa: E402
 
 
 def best(f, repeats: int = 5) -> float:
@@ -140,7 +140,7 @@ def with_selection(at, lasso: dict) -> None:
 
 def map_lasso(source: Path) -> dict:
     """A 60-gon around the middle of the map holding roughly a third of the items."""
-    from explorer.projection import umap_project
+    from explorer.maps.projection import umap_project
 
     xy = umap_project(np.load(source))  # the page's map, from the disk cache
     centre, radius = np.median(xy, axis=0), np.percentile(np.abs(xy - np.median(xy, axis=0)), 50, axis=0)

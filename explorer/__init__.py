@@ -1,9 +1,30 @@
-"""Vendiscope: dataset diversity explorer (Vendi scores, spectra, embeddings, maps).
+"""Vendiscope: dataset diversity explorer (Vendi scores, spectra, embeddings, maps, diagnostics).
 
-The library never imports Streamlit; heavy dependencies (torch, umap) load on first use.
+The public API, in one import::
+
+    from explorer import load_dataset, resolve_embedder, embed_dataset, VendiAnalysis, Comparison
+
+Names load on first use (:mod:`explorer.lazy`); the library never imports Streamlit, and torch and
+umap load only when a computation needs them. Subpackages, bottom layer first (each imports only
+from those before it): data, store, embed, neighbors, metrics, maps, diagnostics, compare, cli.
 """
-from explorer.diversity import VendiAnalysis, kernel_spectrum, vendi_scores
-from explorer.vendi import DEFAULT_ORDERS, cosine_spectrum
+from explorer.lazy import lazy_exports
 
 __version__ = "0.1.0"
-__all__ = ["DEFAULT_ORDERS", "VendiAnalysis", "cosine_spectrum", "kernel_spectrum", "vendi_scores", "__version__"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "explorer.compare.comparison": ["Comparison", "cached_comparison"],
+    "explorer.data.datasets": ["Dataset", "load_dataset", "sample_data_dir"],
+    "explorer.diagnostics.base": ["Diagnostic", "DiagnosticResult", "register", "registered"],
+    "explorer.embed.pipeline": ["EmbeddingResult", "embed_dataset"],
+    "explorer.embed.registry": ["get_embedder", "resolve_embedder"],
+    "explorer.maps.clusters": ["kmeans_labels"],
+    "explorer.maps.projection": ["umap_project"],
+    "explorer.metrics.covariance": ["CovarianceAccumulator", "cosine_spectrum"],
+    "explorer.metrics.equal_n": ["bootstrap_scores", "group_scores"],
+    "explorer.metrics.ken": ["novel_modes"],
+    "explorer.metrics.prdc": ["prdc"],
+    "explorer.metrics.spectrum": ["DEFAULT_ORDERS"],
+    "explorer.metrics.vendi": ["VendiAnalysis", "kernel_spectrum", "vendi_scores"],
+    "explorer.store.export": ["export_table", "write_export"],
+    "explorer.store.flags": ["FlagStore"],
+})

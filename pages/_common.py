@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.analysis import cached_analysis, kmeans_labels
-from explorer.datasets import Dataset, load_dataset, sample_data_dir
-from explorer.embedders import CHOICES, Embedder, resolve_embedder
-from explorer.embedding import EmbeddingResult, embed_dataset
-from explorer.projection import umap_project
-from explorer.thumbnails import thumbnail_files
+from explorer.data.datasets import Dataset, load_dataset, sample_data_dir
+from explorer.embed.models.base import Embedder
+from explorer.embed.pipeline import EmbeddingResult, embed_dataset
+from explorer.embed.registry import embedder_choices, resolve_embedder
+from explorer.maps.clusters import kmeans_labels
+from explorer.maps.projection import umap_project
+from explorer.metrics.vendi import cached_analysis
+from explorer.store.thumbnails import thumbnail_files
 
 SAMPLE = "Sample: handwritten digits + model samples"
 OTHER = "Another path…"
@@ -91,7 +93,7 @@ def prepare() -> PageState:
     """Sidebar + dataset + embeddings + map; stops the page with a message when something is missing."""
     source = pick_source()
     embedder_name = st.sidebar.selectbox(
-        "Embedder", CHOICES, key="embedder",
+        "Embedder", embedder_choices(), key="embedder",
         help="auto: open_clip ViT-B-32 when its weights can be had, else efficientnet-lite0")
     if not source:
         st.info("Enter the path of an image folder or a manifest in the sidebar.")

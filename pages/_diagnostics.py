@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explorer.compare import cached_comparison
+from explorer.compare.comparison import cached_comparison
 from pages._common import PageState, memoized
 
 

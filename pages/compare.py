@@ -7,9 +7,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer.diagnostics import DESCRIPTIONS
-from explorer.export import FORMATS, export_table, to_bytes
-from explorer.flags import FlagStore
+from explorer.diagnostics import describe, flag_masks, flag_with_reasons, reasons_of
+from explorer.store.export import FORMATS, export_table, to_bytes
+from explorer.store.flags import FlagStore
 from pages._common import item_grid, prepare
 from pages._diagnostics import comparison_of, reference_choice
 
@@ -68,17 +68,18 @@ status = regions[f"status:{picked}"].to_numpy()
 st.markdown(f"Under-represented by {picked}: **{', '.join(s['underrepresented']) or 'none'}** "
             f"({s['underrepresented_share']:.1%} of the reference) · over-represented: "
             f"**{', '.join(s['overrepresented']) or 'none'}**")
-under = table[f"underrepresented[{picked}]"].fillna(0).to_numpy()
-over = table["overrepresented"].fillna(0).to_numpy() * (items["set"] == picked).to_numpy()
+masks = flag_masks(table)
+none = np.zeros(len(table), dtype=bool)
+under, over = masks.get(f"underrepresented[{picked}]", none), masks.get("overrepresented", none)
 in_view = items["set"].isin([reference, picked]).to_numpy()
 xy = state.coords[state.mask]
 fig = go.Figure()
 is_ref, is_set = (items["set"] == reference).to_numpy(), (items["set"] == picked).to_numpy()
-for label, mask, color in [  # a score above 0.5 is exactly the diagnostic's flag (ratio below ½ or above 2)
-        ("reference", is_ref & (under <= 0.5), "#9aa5b1"),
-        (f"reference, under-represented by {picked}", is_ref & (under > 0.5), "#d62728"),
-        (picked, is_set & (over <= 0.5), "#1f77b4"),
-        (f"{picked}, over-represented", is_set & (over > 0.5), "#ff7f0e")]:
+for label, mask, color in [  # split by the diagnostics' own flags
+        ("reference", is_ref & ~under, "#9aa5b1"),
+        (f"reference, under-represented by {picked}", is_ref & under, "#d62728"),
+        (picked, is_set & ~over, "#1f77b4"),
+        (f"{picked}, over-represented", is_set & over, "#ff7f0e")]:
     idx = np.flatnonzero(mask)
     fig.add_trace(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=label, customdata=ids[idx],
                                marker={"size": 5, "opacity": 0.7, "color": color},
@@ -109,7 +110,7 @@ for column, key, title in [(left, "novel_modes", f"What {picked} has more of tha
 
 st.subheader("Memorised samples")
 mem = table["memorized"].to_numpy()
-copies = np.flatnonzero((items["set"] == picked).to_numpy() & table["flags"].str.contains("memorized").to_numpy())
+copies = np.flatnonzero((items["set"] == picked).to_numpy() & masks.get("memorized", none))
 st.caption(f"{s['memorized_share']:.1%} of {picked} is at cosine ≥ {s['copy_threshold']:.4f} from a reference item.")
 if len(copies):
     item_grid(items.iloc[copies[np.argsort(-mem[copies])][:24]])
@@ -118,22 +119,16 @@ st.subheader("Diagnostics")
 st.caption("Each diagnostic scores every item it applies to in [0, 1] and flags some with a reason. Colour and "
            "filter by them on the Explore page; flag them here to keep them with the dataset.")
 flags = FlagStore.for_dataset(state.dataset.source)
-diag_rows = [{"diagnostic": name, "what": DESCRIPTIONS[name.split("[")[0]], "items": d["items"],
+diag_rows = [{"diagnostic": name, "what": describe(name), "items": d["items"],
               "flagged": d["flagged"]} for name, d in summary["diagnostics"].items()]
 st.dataframe(pd.DataFrame(diag_rows), hide_index=True)
 name = st.selectbox("Diagnostic", [r["diagnostic"] for r in diag_rows if r["flagged"]] or ["—"], key="diag_pick")
 if name != "—":
-    hit = table["flags"].str.split(", ").apply(lambda f: name in f).to_numpy()
-    prefix = f"{name}: "
-    reasons = [next(r[len(prefix):] for r in text.split("; ") if r.startswith(prefix))
-               for text in table["reasons"].to_numpy()[hit]]
-    st.caption(f"{hit.sum():,} items flagged by {name}, e.g. “{reasons[0]}”")
-    if st.button(f"Flag these {hit.sum():,} items", icon=":material/flag:", key="flag_diag"):
-        added = 0
-        for reason in sorted(set(reasons)):
-            chosen = [i for i, r in zip(ids[hit], reasons) if r == reason]
-            added += flags.add(chosen, reason=f"{name}: {reason}", source=f"diagnostic:{name}")
-        st.toast(f"{added:,} new flag(s) saved")
+    reasons = reasons_of(table, name)
+    example = next(iter(reasons.values()))[0]
+    st.caption(f"{len(reasons):,} items flagged by {name}, e.g. “{example}”")
+    if st.button(f"Flag these {len(reasons):,} items", icon=":material/flag:", key="flag_diag"):
+        st.toast(f"{flag_with_reasons(flags, table, name):,} new flag(s) saved")
 
 export = export_table(items, reasons=flags.reasons(), scores=table.drop(columns=["id"]))
 for column, fmt in zip(st.columns(len(FORMATS)), FORMATS):

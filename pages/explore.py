@@ -14,11 +14,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer.diversity import vendi_scores
-from explorer.flags import FlagStore
-from explorer.selection import summarize_selection
-from explorer.storage import hash_key
-from explorer.vendi import DEFAULT_ORDERS, order_label
+from explorer.diagnostics.table import flag_masks
+from explorer.diagnostics.table import score_columns as diagnostic_scores
+from explorer.maps.selection import nearest_items, percentile_mask, summarize_selection
+from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
+from explorer.metrics.vendi import vendi_scores
+from explorer.store.cache import hash_key
+from explorer.store.flags import FlagStore
 from pages._common import analysis_of, clusters_of, flag_form, item_grid, memoized, prepare
 from pages._diagnostics import comparison_of, reference_choice
 
@@ -58,8 +60,7 @@ if 1 < len(labels) <= 200:
 low, high = st.sidebar.slider("Contribution h_i (percentile range)", 0, 100, (0, 100), key="h_range",
                               help="Low: redundant items; high: rare items")
 if (low, high) != (0, 100):
-    lo_v, hi_v = np.percentile(table["entropy"].to_numpy(), [low, high])
-    keep &= table["entropy"].between(lo_v, hi_v).to_numpy()
+    keep &= percentile_mask(table["entropy"].to_numpy(), low=low, high=high)
 if st.sidebar.checkbox("Only flagged items", key="only_flagged"):
     keep &= flagged
 
@@ -70,14 +71,8 @@ if reference is not None and st.sidebar.toggle("Diagnostics vs the reference", v
                                                key="explore_diagnostics",
                                                help="Computed once per choice of sets and cached on disk"):
     _, full = comparison_of(state, reference)
-    diagnostics = full.drop(columns=["id", "region", "flags", "reasons"])
-
-    def flags_by_diagnostic() -> dict[str, np.ndarray]:
-        lists = full["flags"].str.split(", ")
-        out = {name: lists.apply(lambda f, name=name: name in f).to_numpy() for name in diagnostics.columns}
-        return {name: hit for name, hit in out.items() if hit.any()}
-
-    flagged_by = memoized(("diag-flags", *base, reference), flags_by_diagnostic)
+    diagnostics = full[diagnostic_scores(full)]
+    flagged_by = memoized(("diag-flags", *base, reference), lambda: flag_masks(full))
     chosen_diags = st.sidebar.multiselect("Flagged by diagnostic", list(flagged_by), key="explore_diag_filter",
                                           help="Keep the items that any of these diagnostics flags")
     if chosen_diags:
@@ -169,10 +164,7 @@ if len(clicked) == 1 and not drawn and len(chosen) == 1:
     item = table.iloc[i].to_dict() | {c: v[i] for c, v in derived.items()}
     st.subheader("Item")
     st.dataframe(pd.DataFrame({"field": list(item), "value": [str(v) for v in item.values()]}), hide_index=True)
-    e, to_row = state.result.embeddings, np.flatnonzero(state.mask)  # table position -> embedding row
-    norms = memoized(("norms", *base[:2]), lambda: np.linalg.norm(e, axis=1))
-    sims = (e @ e[to_row[i]])[to_row[rows]] / (norms[to_row[rows]] * norms[to_row[i]])  # no copy of the rows
-    near = np.argsort(-sims, kind="stable")[:9]
-    near = near[rows[near] != i][:8]
+    to_row = np.flatnonzero(state.mask)  # table position -> embedding row
+    near_rows, sims = nearest_items(state.result.embeddings, int(to_row[i]), among=to_row[rows], k=8)
     st.markdown("**Nearest neighbours** (cosine similarity)")
-    item_grid(table.iloc[rows[near]].assign(similarity=sims[near]), extra=["similarity"])
+    item_grid(table.iloc[np.searchsorted(to_row, near_rows)].assign(similarity=sims), extra=["similarity"])

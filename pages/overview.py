@@ -5,11 +5,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer.analysis import bootstrap_scores, cached_group_scores, score_columns
-from explorer.export import FORMATS, export_table, to_bytes
-from explorer.flags import FlagStore
-from explorer.storage import hash_key, json_memo
-from explorer.vendi import DEFAULT_ORDERS, order_label
+from explorer.metrics.equal_n import cached_bootstrap_scores, cached_group_scores, score_columns
+from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
+from explorer.store.export import FORMATS, export_table, to_bytes
+from explorer.store.flags import FlagStore
 from pages._common import analysis_of, flag_form, item_grid, memoized, prepare
 
 st.title("Overview")
@@ -33,15 +32,9 @@ if len(table) > 1:
     counts = items.loc[mask, "set"].astype(str).value_counts()
     n_eq = int(counts.min())
     if n_eq >= 2:
-
-        def boot_from_disk() -> list[dict]:
-            # the content hash reads every embedding, so it is made once per process, not per rerun
-            x_sel, groups = result.embeddings[mask], items.loc[mask, "set"].astype(str).tolist()
-            key = hash_key("bootstrap", n_eq, groups, str(x_sel.dtype), x_sel.shape, x_sel.tobytes())
-            return json_memo("bootstrap", key,
-                             lambda: bootstrap_scores(x_sel, groups, n_boot=30).to_dict("records"))
-
-        boot = memoized(("boot", source, embedder.cache_key(), tuple(chosen), n_eq), boot_from_disk)
+        boot = memoized(("boot", source, embedder.cache_key(), tuple(chosen), n_eq),
+                        lambda: cached_bootstrap_scores(result.embeddings[mask], items.loc[mask, "set"],
+                                                        n_boot=30).to_dict("records"))
         rows = []
         for row in boot:
             rows.append({"set": row["group"], **{

@@ -9,10 +9,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from explorer.datasets import load_dataset
-from explorer.embedders import get_embedder
-from explorer.embedding import embed_dataset
-from explorer.embedding_store import write_pack
+from explorer.data.datasets import load_dataset
+from explorer.embed.pipeline import embed_dataset
+from explorer.embed.registry import get_embedder
+from explorer.embed.vector_store import write_pack
 
 SHIPPED = ("efficientnet-lite0",)
 

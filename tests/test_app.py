@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer.analysis import group_scores
-from explorer.datasets import load_dataset, sample_data_dir
-from explorer.embedders import get_embedder
-from explorer.embedding import embed_dataset
+from explorer.data.datasets import load_dataset, sample_data_dir
+from explorer.embed.pipeline import embed_dataset
+from explorer.embed.registry import get_embedder
+from explorer.metrics.equal_n import group_scores
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -55,7 +55,7 @@ def test_overview_opens_a_text_file_with_the_offline_text_embedder(tmp_path, mon
 
 @pytest.mark.slow
 def test_overview_lists_flags_with_downloads(shared_cache, monkeypatch):
-    from explorer.flags import FlagStore
+    from explorer.store.flags import FlagStore
 
     monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
     FlagStore.for_dataset(str(sample_data_dir() / "manifest.csv")).add(["real/0/real_0000.png"], reason="odd one")
@@ -69,7 +69,7 @@ def test_overview_lists_flags_with_downloads(shared_cache, monkeypatch):
 
 @pytest.mark.slow
 def test_modes_page_shows_the_top_mode_and_its_items(sample_page):
-    from explorer.diversity import VendiAnalysis
+    from explorer.metrics.vendi import VendiAnalysis
 
     at, result = sample_page("pages/modes.py")
     a = VendiAnalysis(q=[1.0], n_modes=3, top_items=12, exact_loo=False).fit(result.embeddings)
@@ -82,7 +82,7 @@ def test_modes_page_shows_the_top_mode_and_its_items(sample_page):
 
 @pytest.mark.slow
 def test_explore_filters_drive_scores_and_grid(sample_page):
-    from explorer.diversity import vendi_scores
+    from explorer.metrics.vendi import vendi_scores
 
     at, result = sample_page("pages/explore.py")
     assert at.subheader[0].value == f"All filtered items: {len(result.items):,} items"
@@ -121,7 +121,7 @@ def map_traces(at) -> dict[str, list]:
 
 @pytest.mark.slow
 def test_explore_colours_by_cluster_and_keeps_scores_and_grid(sample_page):
-    from explorer.analysis import kmeans_labels
+    from explorer.maps.clusters import kmeans_labels
 
     at, result = sample_page("pages/explore.py")
     colour = at.sidebar.selectbox(key="explore_color")
@@ -147,9 +147,9 @@ def test_explore_colours_by_cluster_and_keeps_scores_and_grid(sample_page):
 
 @pytest.mark.slow
 def test_explore_box_selection_and_single_item(sample_page):
-    from explorer.diversity import vendi_scores
-    from explorer.projection import umap_project
-    from explorer.selection import in_box
+    from explorer.maps.projection import umap_project
+    from explorer.maps.selection import in_box
+    from explorer.metrics.vendi import vendi_scores
 
     at, result = sample_page("pages/explore.py")
     xy = umap_project(result.embeddings)  # the page's map, from the shared disk cache
@@ -178,7 +178,7 @@ def test_explore_box_selection_and_single_item(sample_page):
 def test_grids_serve_small_cached_thumbnails(tmp_path):
     from PIL import Image
 
-    from explorer.storage import cache_root
+    from explorer.store.cache import cache_root
 
     rng = np.random.default_rng(0)
     for label in ("a", "b"):
@@ -202,3 +202,37 @@ def test_grids_serve_small_cached_thumbnails(tmp_path):
     at.switch_page("pages/modes.py").run()
     assert not at.exception, at.exception
     assert {Image.open(t).size for t in (cache_root() / "thumbs").rglob("*.jpg")} == {(72, 54), (80, 60)}
+
+
+@pytest.mark.slow
+def test_explore_draws_a_sample_of_a_large_map_but_a_lasso_takes_every_item(tmp_path):
+    """30k precomputed vectors: the map draws 20,000 of them, a lasso counts all inside it."""
+    from explorer.maps.projection import UmapParams, pca_reduce, projection_key
+    from explorer.maps.selection import in_polygon
+    from explorer.metrics.vendi import vendi_scores
+    from explorer.store.cache import NPY, cached
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(30_000, 16)).astype(np.float32)
+    np.save(tmp_path / "big.npy", x)
+    # its map was made before (reopening a dataset finds it in the cache): PCA coordinates stand in
+    # for UMAP's, which would take minutes here and are not what this test is about
+    xy = cached("projections", projection_key(x, UmapParams()), lambda: pca_reduce(x, dims=2), codec=NPY)
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["cli_sources"] = [str(tmp_path / "big.npy")]
+    at.session_state["source_choice"] = str(tmp_path / "big.npy")
+    at.switch_page("pages/explore.py").run()
+    assert not at.exception, at.exception
+    assert any("20,000 of 30,000" in c.value for c in at.caption)
+    assert sum(len(ids) for ids in map_traces(at).values()) == 20_000
+
+    lasso = {"x": [-0.2, 0.3, 0.25, -0.3], "y": [-0.3, -0.2, 0.3, 0.2]}
+    select_on_map(at, {"lasso": [lasso]})
+    assert not at.exception, at.exception
+    inside = in_polygon(xy, np.column_stack([lasso["x"], lasso["y"]]))
+    drawn = set().union(*map_traces(at).values())
+    ids = np.array([f"row{i}" for i in range(len(x))])
+    assert inside.sum() > len(drawn & set(ids[inside]))  # the lasso holds items the map did not draw
+    assert at.subheader[0].value == f"Selection: {inside.sum():,} items"
+    expected = vendi_scores(x[inside], q=[1.0]).scores[1.0]
+    assert [m.value for m in at.metric if m.label == "VS q=1"] == [f"{expected:.2f}"]

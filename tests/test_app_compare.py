@@ -2,9 +2,10 @@
 
 import pytest
 
-from explorer.compare import cached_comparison
-from explorer.datasets import load_dataset, sample_data_dir
-from explorer.flags import FlagStore
+from explorer.compare.comparison import cached_comparison
+from explorer.data.datasets import load_dataset, sample_data_dir
+from explorer.diagnostics import flag_masks, reasons_of
+from explorer.store.flags import FlagStore
 
 
 @pytest.mark.slow
@@ -27,9 +28,12 @@ def test_compare_page_shows_the_library_comparison_and_flags_a_diagnostic(sample
     assert not at.exception, at.exception
     flags = FlagStore.for_dataset(load_dataset(sample_data_dir()).source).table()
     mine = flags[flags["source"] == "diagnostic:underrepresented[collapsed]"]
-    expected = set(table.loc[table["flags"].str.contains(r"underrepresented\[collapsed\]"), "id"])
+    expected = set(table.loc[flag_masks(table)["underrepresented[collapsed]"], "id"])
     assert set(mine["id"]) == expected and len(expected) > 500
     assert mine["reason"].str.startswith("underrepresented[collapsed]: region r").all()
+    # each flag keeps the diagnostic's whole reason, as the library gives it
+    whole = reasons_of(table, "underrepresented[collapsed]")
+    assert all(r == f"underrepresented[collapsed]: {whole[i][0]}" for i, r in zip(mine["id"], mine["reason"]))
     FlagStore.for_dataset(load_dataset(sample_data_dir()).source).remove(mine["id"])  # the shared cache is shared
 
 
@@ -43,5 +47,5 @@ def test_explore_colours_and_filters_by_a_diagnostic(sample_page):
     assert at.selectbox(key="explore_color").format_func("memorized") == "diagnostic: memorized"
     at.multiselect(key="explore_diag_filter").set_value(["underrepresented[collapsed]"]).run()
     assert not at.exception, at.exception
-    expected = int(table["flags"].str.contains(r"underrepresented\[collapsed\]").sum())
+    expected = int(flag_masks(table)["underrepresented[collapsed]"].sum())
     assert at.subheader[0].value.endswith(f"{expected:,} items")

@@ -70,13 +70,30 @@ def test_overview_in_a_real_browser(app_url, tmp_path):
 
 
 def open_page(page, app_url: str, title: str) -> None:
-    """Open a page from the sidebar as a person does. A deep link (/explore) on a fresh session
-    runs pages/explore.py on its own, without app.py's navigation and wide layout."""
+    """Open a page from the sidebar as a person does."""
     page.goto(app_url)
     link = page.locator('[data-testid="stSidebarNav"] a', has_text=title)
     link.wait_for(timeout=240_000)
     link.click()
     page.wait_for_url(f"**/{title.lower()}")
+
+
+@pytest.mark.parametrize("path, heading", [("explore", "Explore"), ("compare", "Compare")])
+def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_navigation(app_url, path, heading):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{app_url}/{path}")  # the first request this server sees
+        page.locator("h1", has_text=heading).wait_for(timeout=240_000)
+        nav = page.locator('[data-testid="stSidebarNav"] a')
+        nav.first.wait_for(timeout=60_000)
+        assert [t.split()[-1] for t in nav.all_inner_texts()] == ["Overview", "Explore", "Modes", "Compare"]
+        assert page.url.endswith(f"/{path}")
+        # the app's wide layout (set by app.py) applies, so the page ran inside app.py
+        assert page.locator('[data-testid="stMainBlockContainer"]').bounding_box()["width"] > 1000
+        browser.close()
 
 
 def test_modes_in_a_real_browser(app_url):

@@ -1,5 +1,6 @@
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explorer.cli import app_script, main
-from explorer.vendi import hill_number
+from explorer.cli import main
+from explorer.cli.app import app_script
+from explorer.metrics.spectrum import hill_number
 
 ORDERS = {"0.1": 0.1, "0.5": 0.5, "1": 1.0, "2": 2.0, "inf": math.inf}
 
@@ -121,3 +123,36 @@ def test_console_script_and_app_entry_exist():
     script = Path(sys.executable).parent / "vendiscope"  # installed beside the interpreter
     proc = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "score" in proc.stdout and "embed" in proc.stdout and "app" in proc.stdout
+
+
+def listening(port: int) -> set[str]:
+    """Local addresses with a TCP socket listening on ``port``, as ss reports them."""
+    out = subprocess.run(["ss", "-Htln", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+    return {line.split()[3].rsplit(":", 1)[0] for line in out.splitlines() if line.strip()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("host", [None, "127.0.0.2"])
+def test_app_binds_loopback_unless_told_otherwise(host, tmp_path):
+    import shutil
+    import socket
+    import time
+
+    if shutil.which("ss") is None:
+        pytest.skip("ss (iproute2) is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = Path(sys.executable).parent / "vendiscope"
+    cmd = [str(script), "app", "--port", str(port)] + (["--host", host] if host else [])
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "HOME": str(tmp_path)})
+    try:
+        deadline = time.time() + 60
+        while not listening(port) and time.time() < deadline:
+            assert proc.poll() is None
+            time.sleep(0.2)
+        assert listening(port) == {host or "127.0.0.1"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -13,15 +13,18 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from explorer.compare import Comparison, cached_comparison
-from explorer.datasets import load_dataset, load_manifest, sample_data_dir
-from explorer.diagnostics import diagnostic_table
-from explorer.duplicates import exact_duplicates, memorization, near_duplicates
-from explorer.embedders.pixels import PixelEmbedder
-from explorer.embedding import embed_dataset
-from explorer.gate import failing, parse_conditions
-from explorer.novelty import novel_modes
-from explorer.prdc import prdc
+from explorer.cli import main
+from explorer.compare.comparison import Comparison, cached_comparison
+from explorer.compare.gate import failing, parse_conditions
+from explorer.data.datasets import load_dataset, load_manifest, sample_data_dir
+from explorer.diagnostics import diagnostic_table, flag_with_reasons
+from explorer.diagnostics.duplicates import exact_duplicates, near_duplicates
+from explorer.diagnostics.memorization import memorization
+from explorer.embed.models.pixels import PixelEmbedder
+from explorer.embed.pipeline import embed_dataset
+from explorer.metrics.ken import novel_modes
+from explorer.metrics.prdc import prdc
+from explorer.store.flags import FlagStore
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +148,7 @@ def test_injected_near_duplicates_exact_copies_and_memorised_samples_are_found(d
     exact = c.diagnostics_["exact_duplicate"]
     assert set(ids[exact.flag]) == {f"extra/exact{j}.png" for j in range(20)}
     originals = {f"extra/exact{j}.png": by_path[str(root / real["path"][i])] for j, i in enumerate(exact_src)}
-    assert all(exact.reason[k] == f"exact copy of {originals[ids[k]]}" for k in np.flatnonzero(exact.flag))
+    assert all(exact.reasons[k] == [f"exact copy of {originals[ids[k]]}"] for k in np.flatnonzero(exact.flag))
 
     mem = c.diagnostics_["memorized"]
     copies = np.array([i.startswith("extra/copy") for i in ids])
@@ -153,7 +156,17 @@ def test_injected_near_duplicates_exact_copies_and_memorised_samples_are_found(d
     assert mem.flag[~copies & (result.items["set"] == "gmm").to_numpy()].mean() <= 0.01
     for i in np.flatnonzero(copies):
         j = int(ids[i].removeprefix("extra/copy").removesuffix(".png"))
-        assert by_path[str(root / real["path"][mem_src[j]])] in mem.reason[i]
+        assert by_path[str(root / real["path"][mem_src[j]])] in mem.reasons[i][0]
+
+    # near-duplicate reasons hold "; " themselves: flagged from the per-item table (as the Compare
+    # page does) each keeps its whole reason; splitting a joined string once cut them short
+    near = c.diagnostics_["near_duplicate"]
+    store = FlagStore("near", root=tmp_path / "flags")
+    flag_with_reasons(store, diagnostic_table(c.diagnostics_, ids), "near_duplicate")
+    saved = store.table()
+    assert set(zip(saved["id"], saved["reason"])) == {
+        (ids[i], f"near_duplicate: {r}") for i in np.flatnonzero(near.flag) for r in near.reasons[i]}
+    assert len(saved) >= 100 and all("; group real/g" in r and r.endswith(")") for r in saved["reason"])
 
 
 def test_duplicate_helpers_on_closed_forms():
@@ -179,7 +192,7 @@ def test_novel_modes_of_identical_sets_are_empty_and_of_disjoint_sets_are_everyt
     assert disjoint.novel_mass(of_x=False) == pytest.approx(1.0)
 
 
-def test_every_diagnostic_keeps_the_contract_and_the_table_is_cached(digits, tmp_path):
+def test_every_diagnostic_keeps_the_contract_and_the_table_is_cached(digits, tmp_path, monkeypatch):
     x, items = digits
     mask = items["set"].isin(["real", "lowtemp"]).to_numpy()
     c = Comparison(reference="real", n_boot=3).fit(x[mask], items[mask])
@@ -187,7 +200,8 @@ def test_every_diagnostic_keeps_the_contract_and_the_table_is_cached(digits, tmp
         scored = ~np.isnan(d.score)
         assert ((d.score[scored] >= 0) & (d.score[scored] <= 1)).all(), name
         assert not d.flag[~scored].any(), name
-        assert all(d.reason[d.flag]), name
+        assert all(d.reasons[i] for i in np.flatnonzero(d.flag)), name  # every flag says why
+        assert not any(d.reasons[i] for i in np.flatnonzero(~d.flag)), name
         assert d.summary["flagged"] == d.flag.sum() and d.description
     table = diagnostic_table(c.diagnostics_, c.items_["id"])
     assert list(table.columns[1:-2]) == list(c.diagnostics_)
@@ -198,10 +212,17 @@ def test_every_diagnostic_keeps_the_contract_and_the_table_is_cached(digits, tmp
     assert low < summary["sets"]["lowtemp"]["vs"]["1"] < high
 
     first = cached_comparison(x[mask], items[mask], reference="real", cache_dir=tmp_path, n_boot=3)
+
+    def recompute(*args, **kwargs):
+        raise AssertionError("a cache hit must not compare again")
+
+    monkeypatch.setattr(Comparison, "fit", recompute)
     again = cached_comparison(x[mask], items[mask], reference="real", cache_dir=tmp_path, n_boot=3)
     assert first[0] == again[0]
     pd.testing.assert_frame_equal(first[1], again[1])
-    assert len(list((tmp_path / "compare").iterdir())) == 2
+    assert len(list((tmp_path / "compare").rglob("*.parquet"))) == 1  # one file holds table and summary
+    with pytest.raises(AssertionError, match="must not compare again"):  # other parameters: computed anew
+        cached_comparison(x[mask], items[mask], reference="real", cache_dir=tmp_path, n_boot=4)
 
 
 def test_fail_if_conditions():
@@ -218,8 +239,6 @@ def test_fail_if_conditions():
 
 
 def test_cli_compare_reports_json_writes_files_and_gates(tmp_path, capsys):
-    from explorer.cli import main
-
     args = ["compare", "--in", str(sample_data_dir()), "--reference", "real", "collapsed", "--model", "pixels",
             "--n-boot", "3", "--quiet", "--json", "--out", str(tmp_path / "out")]
     assert main([*args, "--fail-if", "coverage<0.5"]) == 1
@@ -241,3 +260,24 @@ def test_cli_compare_reports_json_writes_files_and_gates(tmp_path, capsys):
     assert main(text_args) == 0
     report = capsys.readouterr().out
     assert "collapsed classes: 2, 3, 4, 5, 6, 8, 9" in report and "coverage" in report
+
+
+def test_cli_compare_with_dataset_paths_names_each_set_and_prefixes_its_ids(tmp_path, capsys, rng):
+    """Without --in each path is one set, named after it, with ids prefixed NAME/."""
+    real = rng.normal(size=(60, 8))
+    model = real[:40] + 1e-4 * rng.normal(size=(40, 8))  # near copies of the first 40 reference items
+    np.save(tmp_path / "real.npy", real)
+    np.save(tmp_path / "model.npy", model)
+    out = tmp_path / "out"
+    code = main(["compare", "--reference", str(tmp_path / "real.npy"), str(tmp_path / "model.npy"), "--json",
+                 "--n-boot", "2", "--out", str(out), "--cache-dir", str(tmp_path / "cache")])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["reference"] == "real" and list(summary["sets"]) == ["model"]
+    assert summary["n_reference"] == 60 and summary["sets"]["model"]["n"] == 40
+    per_item = pd.read_parquet(out / "diagnostics.parquet")
+    assert per_item.loc[per_item["set"] == "real", "id"].tolist() == [f"real/row{i}" for i in range(60)]
+    assert per_item.loc[per_item["set"] == "model", "id"].tolist() == [f"model/row{i}" for i in range(40)]
+    memorised = {r["reason"] for reasons in per_item["reasons"] for r in reasons if r["diagnostic"] == "memorized"}
+    assert {f"real/row{i}" for i in range(40)} == {r.split("reference item ")[1].split(" ")[0] for r in memorised}
+    assert summary["sets"]["model"]["memorized_share"] == 1.0

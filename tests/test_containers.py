@@ -9,9 +9,9 @@ import pyarrow.parquet  # noqa: F401 - pa.parquet
 import pytest
 from PIL import Image
 
-from explorer.datasets import load_dataset
-from explorer.embedders import get_embedder
-from explorer.embedding import embed_dataset
+from explorer.data.datasets import load_dataset
+from explorer.embed.pipeline import embed_dataset
+from explorer.embed.registry import get_embedder
 
 
 def png_bytes(value: int) -> bytes:
@@ -51,6 +51,29 @@ def test_webdataset_shards(shards, tmp_path):
     assert np.allclose(sorted(red * 255), [0, 40, 80, 120, 160, 200], atol=1)
     again = embed_dataset(load_dataset(shards / "shard-0.tar"), get_embedder("pixels"), cache_dir=tmp_path / "c")
     assert again.n_computed == 0 and again.n_cached == 3
+
+
+def test_webdataset_keys_end_at_the_first_dot_of_the_basename(tmp_path):
+    """As WebDataset pairs members: ``x.seg.png`` and ``x.cls`` are one sample with key ``x``; a
+    folder with dots in its name does not split the key."""
+    root = tmp_path / "wds"
+    root.mkdir()
+    with tarfile.open(root / "shard.tar", "w") as tar:
+        add(tar, "a.seg.png", png_bytes(10))
+        add(tar, "a.cls", b"7")
+        add(tar, "b.caption.txt", b"not the label")  # extension "caption.txt": a field of its own
+        add(tar, "b.json", json.dumps({"label": "meta"}).encode())
+        add(tar, "b.png", png_bytes(20))
+        add(tar, "c.seg.png", png_bytes(30))
+        add(tar, "c.png", png_bytes(40))  # the plain image wins over the segmentation mask
+        add(tar, "v1.2/d.left.png", png_bytes(50))
+        add(tar, "v1.2/d.txt", b"dee")
+    items = load_dataset(root / "shard.tar").items.set_index("id")
+    assert sorted(items.index) == ["shard.tar/a", "shard.tar/b", "shard.tar/c", "shard.tar/v1.2/d"]
+    assert items.loc["shard.tar/a", "label"] == "7" and items.loc["shard.tar/a", "path"].endswith("::a.seg.png")
+    assert items.loc["shard.tar/b", "label"] == "meta"
+    assert items.loc["shard.tar/c", "path"].endswith("::c.png")
+    assert items.loc["shard.tar/v1.2/d", "label"] == "dee"
 
 
 @pytest.mark.parametrize("kind", ["struct", "binary"])

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from explorer.datasets import load_dataset, load_image_folder, load_manifest, sample_data_dir
+from explorer.data.datasets import load_dataset, load_image_folder, load_manifest, sample_data_dir
 
 
 def make_folder(root):
@@ -53,6 +53,16 @@ def test_text_manifest(tmp_path):
     ds = load_manifest(path)
     assert (ds.items["kind"] == "text").all()
     assert ds.items["id"].is_unique
+
+
+@pytest.mark.parametrize("column", ["caption", "generation", "completion", "response", "output", "Caption"])
+def test_every_text_column_name_is_read(tmp_path, column):
+    path = tmp_path / "gen.jsonl"
+    pd.DataFrame({"prompt": ["p1", "p2"], column: ["a red bird", "a blue car"]}).to_json(path, orient="records",
+                                                                                        lines=True)
+    ds = load_manifest(path)
+    assert ds.items["text"].tolist() == ["a red bird", "a blue car"]
+    assert (ds.items["kind"] == "text").all() and ds.items["prompt"].tolist() == ["p1", "p2"]
 
 
 def test_manifest_without_usable_column_is_explained(tmp_path):

@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from explorer.analysis import bootstrap_scores
 from explorer.cli import main
-from explorer.diversity import VendiAnalysis, kernel_spectrum, vendi_scores
-from explorer.kernels import median_sigma
-from explorer.vendi import CovarianceAccumulator, hill_number
+from explorer.metrics.covariance import CovarianceAccumulator
+from explorer.metrics.equal_n import bootstrap_scores
+from explorer.metrics.kernels import median_sigma
+from explorer.metrics.spectrum import hill_number
+from explorer.metrics.vendi import VendiAnalysis, kernel_spectrum, vendi_scores
 
 ORDERS = (0.1, 0.5, 1.0, 2.0, math.inf)
 
@@ -100,7 +101,7 @@ def test_rbf_approximations_are_within_their_stated_error(method, tol, rng):
 
 
 def test_auto_method_switches_to_nystrom_for_large_inputs(rng, monkeypatch):
-    import explorer.kernels as kernels
+    import explorer.metrics.kernels as kernels
 
     monkeypatch.setattr(kernels, "EXACT_MAX_N", 100)
     result = vendi_scores(rng.normal(size=(300, 3)), kernel="rbf")
@@ -228,3 +229,31 @@ def test_nystrom_residual_keeps_the_entropy_split_exact(rng):
     assert a.cumulative_[-1] == pytest.approx(1.0, abs=1e-9)  # features + residuals hold all the mass
     exact = vendi_scores(x, q=[1.0, 2.0], kernel="rbf", method="exact", sigma=a.sigma_).scores
     assert abs(a.scores_[1.0] - exact[1.0]) / exact[1.0] < 0.05
+
+
+def test_streamed_analysis_equals_one_fit_and_merges_across_shards(rng):
+    x = rng.normal(size=(3000, 12)) + 0.5
+    w = rng.uniform(0.5, 2.0, size=3000)
+    full = VendiAnalysis(contributions=False).fit(x, weights=w)
+    stream = VendiAnalysis(contributions=False)
+    for chunk in np.array_split(np.arange(3000), 7):
+        stream.partial_fit(x[chunk], weights=w[chunk])
+    shards = [VendiAnalysis(contributions=False).partial_fit(x[c], weights=w[c])
+              for c in np.array_split(np.arange(3000), 3)]
+    merged = shards[0].merge(shards[1]).merge(shards[2])
+    for a in (stream, merged):
+        assert a.n_items_ == 3000 and a.contributions_ is None
+        for q, v in full.scores_.items():
+            assert a.scores_[q] == pytest.approx(v, rel=1e-10)
+    # the RBF kernel streams through random Fourier features: equal to fitting them at once
+    rbf = VendiAnalysis(kernel="rbf", method="rff", sigma=2.0, contributions=False).fit(x)
+    streamed = VendiAnalysis(kernel="rbf", sigma=2.0, contributions=False)
+    for chunk in np.array_split(x, 4):
+        streamed.partial_fit(chunk)
+    assert streamed.method_ == "rff" and streamed.sigma_ == 2.0
+    assert streamed.scores_[1.0] == pytest.approx(rbf.scores_[1.0], rel=1e-10)
+    with pytest.raises(ValueError, match="same sigma"):
+        VendiAnalysis(kernel="rbf", sigma=1.0).partial_fit(x[:10]).merge(
+            VendiAnalysis(kernel="rbf", sigma=3.0).partial_fit(x[10:20]))
+    with pytest.raises(ValueError, match="precomputed matrix needs fit"):
+        VendiAnalysis(kernel="precomputed").partial_fit(np.eye(3))

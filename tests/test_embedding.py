@@ -1,14 +1,17 @@
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from explorer.datasets import Dataset, load_image_folder, load_manifest, sample_data_dir
-from explorer.embedders import ClipEmbedder, get_embedder, resolve_embedder
-from explorer.embedding import embed_dataset
-from explorer.embedding_store import EmbeddingStore
+from explorer.data.datasets import Dataset, load_image_folder, load_manifest, sample_data_dir
+from explorer.embed.models.clip import ClipEmbedder
+from explorer.embed.pipeline import embed_dataset
+from explorer.embed.registry import get_embedder, resolve_embedder
+from explorer.embed.vector_store import EmbeddingStore
 
 
 def digits(per_class: int, classes=range(10)) -> Dataset:
@@ -113,10 +116,31 @@ def test_missing_pretrained_weights_fall_back_fast_and_say_why(monkeypatch):
     assert embedder.name == "efficientnet-lite0" and notice
 
 
+@pytest.mark.parametrize("endpoint", ["silent", "https://no-such-host.invalid"])
+def test_auto_falls_back_within_a_second_when_the_hub_cannot_be_reached(monkeypatch, endpoint):
+    """HF_HUB_OFFLINE unset, the network unreachable: a host that cannot be resolved, or one that
+    accepts the connection and never answers (as a firewall or a dead proxy does)."""
+    import socket
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(Path(tempfile.mkdtemp())))  # nothing cached
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"https://127.0.0.1:{silent.getsockname()[1]}" if endpoint == "silent" else endpoint
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        start = time.perf_counter()
+        embedder, notice = resolve_embedder("auto")
+        elapsed = time.perf_counter() - start
+    assert elapsed < 2.0, elapsed  # the probe's own timeout is 1 s
+    assert embedder.name == "efficientnet-lite0"
+    assert "cannot be reached" in notice and "efficientnet-lite0" in notice
+
+
 def test_known_repo_table_matches_open_clip():
     import open_clip
 
-    from explorer.embedders.clip import KNOWN_REPOS
+    from explorer.embed.models.clip import KNOWN_REPOS
 
     for (arch, tag), repo in KNOWN_REPOS.items():
         assert open_clip.get_pretrained_cfg(arch, tag)["hf_hub"].strip("/") == repo
@@ -141,8 +165,8 @@ def test_cached_embeddings_load_without_importing_torch(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from explorer.datasets import load_dataset, sample_data_dir; "
-            "from explorer.embedders import get_embedder; from explorer.embedding import embed_dataset; "
+    code = ("import sys; from explorer.data.datasets import load_dataset, sample_data_dir; "
+            "from explorer.embed.registry import get_embedder; from explorer.embed.pipeline import embed_dataset; "
             "r = embed_dataset(load_dataset(sample_data_dir()), get_embedder('efficientnet-lite0')); "
             "print(r.n_computed, 'torch' in sys.modules)")
     env = {**__import__("os").environ, "VENDISCOPE_CACHE": str(tmp_path)}

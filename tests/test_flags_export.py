@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 
 from explorer.cli import main
-from explorer.datasets import sample_data_dir
-from explorer.export import export_table, write_export
-from explorer.flags import FlagStore
+from explorer.data.datasets import load_dataset, sample_data_dir
+from explorer.store.export import export_table, write_export
+from explorer.store.flags import FlagStore
 
 KILLER = """
 import sys
-from explorer.flags import FlagStore
+from explorer.store.flags import FlagStore
 store = FlagStore("k", root=sys.argv[1])
 store.add(["a", "b"], reason="kept")
 print("committed", flush=True)
@@ -67,3 +67,22 @@ def test_cli_flag_then_export_flagged(tmp_path, capsys):
     assert main(["flag", src, "--ids", ids[0], "--remove", "--cache-dir", cache]) == 0
     assert main(["export", src, "--flagged", "--out", str(tmp_path / "f.csv"), "--cache-dir", cache]) == 0
     assert pd.read_csv(tmp_path / "f.csv")["id"].tolist() == [ids[1]]
+
+
+def test_cli_flag_and_export_with_an_ids_file(tmp_path, capsys):
+    src = str(sample_data_dir())
+    cache = str(tmp_path / "cache")
+    ids = ["real/1/real_0001.png", "lowtemp/5/lowtemp_0500.png", "collapsed/7/collapsed_0667.png"]
+    listing = tmp_path / "ids.txt"
+    listing.write_text("\n".join([ids[0], "", f"  {ids[1]}  ", ids[2]]) + "\n")  # blank lines and spaces
+    assert main(["flag", src, "--ids-file", str(listing), "--reason", "from a file", "--cache-dir", cache]) == 0
+    flags = FlagStore.for_dataset(load_dataset(src).source, root=cache).table()
+    assert sorted(flags["id"]) == sorted(ids) and set(flags["reason"]) == {"from a file"}
+    some = tmp_path / "some.txt"
+    some.write_text(ids[2] + "\n")
+    out = tmp_path / "some.json"
+    assert main(["export", src, "--ids-file", str(some), "--out", str(out), "--cache-dir", cache]) == 0
+    assert [r["id"] for r in json.loads(out.read_text())] == [ids[2]]
+    listing.write_text("not/an/item.png\n")
+    assert main(["flag", src, "--ids-file", str(listing), "--reason", "x", "--cache-dir", cache]) == 2
+    assert "not in digits" in capsys.readouterr().err

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.datasets import load_image_folder
-from explorer.decoding import decoded_batches, resolve_decode
-from explorer.embedders import get_embedder
-from explorer.embedding import embed_dataset
-from explorer.gpu_decode import RawJpeg, jpeg_bytes
+from explorer.data.datasets import load_image_folder
+from explorer.embed.decoding import decoded_batches, resolve_decode
+from explorer.embed.gpu_decode import RawJpeg, jpeg_bytes
+from explorer.embed.pipeline import embed_dataset
+from explorer.embed.registry import get_embedder
 
 # Measured on this corpus (efficientnet-lite0, CPU): per-item cosine between the two paths is
 # >= 0.9992 (lowest: gray.jpg 0.99923 and tiny.jpg, 31x17 upscaled 7x, 0.99931, where PIL's
@@ -105,8 +105,8 @@ def test_tensor_preprocess_matches_pil_pixel_for_pixel(folder):
     """The tensor twin of the transform lands within a few 8-bit levels of PIL's output."""
     import torch
 
-    from explorer.gpu_decode import decode_jpegs
-    from explorer.images import load_image
+    from explorer.data.images import load_image
+    from explorer.embed.gpu_decode import decode_jpegs
 
     embedder = get_embedder("efficientnet-lite0", device="cpu")
     names = sorted(ON_DEVICE)

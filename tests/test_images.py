@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.images import ImageError, load_image
+from explorer.data.images import ImageError, load_image
 
 
 def test_modes_are_flattened_to_rgb(tmp_path):

@@ -3,7 +3,7 @@ import sys
 import numpy as np
 import pytest
 
-from explorer.projection import UmapParams, pca_reduce, umap_project
+from explorer.maps.projection import UmapParams, pca_reduce, umap_project
 
 
 @pytest.mark.slow
@@ -17,7 +17,7 @@ def test_umap_separates_clusters_and_is_cached(tmp_path, rng, monkeypatch):
     spread = max(np.linalg.norm(coords[labels == k] - means[k], axis=1).mean() for k in range(3))
     gaps = min(np.linalg.norm(means[a] - means[b]) for a in range(3) for b in range(a + 1, 3))
     assert gaps > 2 * spread
-    assert len(list((tmp_path / "projections").glob("*.npy"))) == 1
+    assert len(list((tmp_path / "projections").rglob("*.npy"))) == 1
     monkeypatch.setitem(sys.modules, "umap", None)  # any UMAP run would now fail to import
     np.testing.assert_array_equal(umap_project(x, cache_dir=tmp_path), coords)
     with pytest.raises(ImportError):

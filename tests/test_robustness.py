@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from explorer.datasets import load_dataset, load_image_folder, load_manifest
-from explorer.embedders import get_embedder
-from explorer.embedding import embed_dataset
-from explorer.images import load_image
+from explorer.data.datasets import load_dataset, load_image_folder, load_manifest
+from explorer.data.images import load_image
+from explorer.embed.pipeline import embed_dataset
+from explorer.embed.registry import get_embedder
 
 VALID = {"cmyk.jpg", "16bit.png", "palette_alpha.png", "rgba.png", "exif_rotated.jpg", "animated.gif",
          "one_pixel.png", "panorama.png", "ünïcødé 名前.png", "plain.jpg"}

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.datasets import Dataset, load_dataset, sample_data_dir
-from explorer.embedders import get_embedder
-from explorer.embedding import embed_dataset
-from explorer.storage import load_arrays
+from explorer.data.datasets import Dataset, load_dataset, sample_data_dir
+from explorer.embed.pipeline import embed_dataset
+from explorer.embed.registry import get_embedder
+from explorer.store.cache import load_arrays
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explorer.datasets import load_dataset
-from explorer.embedders import get_embedder, resolve_embedder
-from explorer.embedding import embed_dataset
+from explorer.data.datasets import load_dataset
+from explorer.embed.pipeline import embed_dataset
+from explorer.embed.registry import get_embedder, resolve_embedder
 
 
 def test_text_lines_and_generations_load(tmp_path):

@@ -5,9 +5,9 @@ import tarfile
 import pytest
 from PIL import Image
 
-import explorer.thumbnails as thumbs
-from explorer.storage import cache_root, file_digest
-from explorer.thumbnails import placeholder_file, thumbnail, thumbnail_file, thumbnail_files
+import explorer.store.thumbnails as thumbs
+from explorer.store.cache import cache_root, file_digest
+from explorer.store.thumbnails import placeholder_file, thumbnail, thumbnail_file, thumbnail_files
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from explorer.diversity import kernel_spectrum, vendi_scores
-from explorer.vendi import CovarianceAccumulator, cosine_spectrum, hill_number, parse_orders
+from explorer.metrics.covariance import CovarianceAccumulator, cosine_spectrum
+from explorer.metrics.spectrum import hill_number, parse_orders
+from explorer.metrics.vendi import kernel_spectrum, vendi_scores
 
 ORDERS = (0.0, 0.1, 0.5, 1.0, 2.0, 3.0, math.inf)
 

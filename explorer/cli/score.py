@@ -1,0 +1,111 @@
+"""``vendiscope score``: Vendi scores of an embeddings file or a similarity matrix, per group at
+equal n, and per-item contributions."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label, parse_orders
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("score", help="Vendi scores of an embeddings file or a similarity matrix")
+    p.add_argument("input", help=".npy, .npz (with --key) or .parquet (with --column)")
+    p.add_argument("--q", default=",".join(order_label(q) for q in DEFAULT_ORDERS),
+                   help="orders, comma-separated (default: %(default)s)")
+    p.add_argument("--kernel", choices=("cosine", "rbf", "precomputed"), default="cosine",
+                   help="cosine or RBF on embeddings, or an n x n similarity matrix")
+    p.add_argument("--sigma", type=float, help="RBF bandwidth: exp(-|x-y|^2 / (2 sigma^2)); default: median distance")
+    p.add_argument("--method", choices=("auto", "exact", "dual", "rff", "nystrom"), default="auto",
+                   help="auto: dual (d x d) for cosine; exact RBF up to 3000 items, Nystrom above")
+    p.add_argument("--contributions", type=Path, metavar="OUT.parquet",
+                   help="write per-item contributions (id, entropy h_i, loo_delta, crowdedness)")
+    p.add_argument("--groups", metavar="COLUMN",
+                   help="also score each group at equal n: a manifest column, or kmeans:K for K clusters")
+    p.add_argument("--manifest", help="table with one row per embedding (default: items.parquet beside INPUT)")
+    p.add_argument("--n-boot", type=int, default=50, help="random equal-n subsets per group (default 50)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--key", help="array name inside an .npz")
+    p.add_argument("--column", help="array column of a .parquet")
+    p.add_argument("--rtol", type=float, help="relative eigenvalue tolerance (default: by precision)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def _read_manifest(path: Path, n: int):
+    import pandas as pd
+
+    table = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path, dtype=str)
+    if len(table) != n:
+        raise ValueError(f"manifest {path.name} has {len(table)} rows but the embeddings have {n}")
+    return table.reset_index(drop=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    import io
+
+    import pandas as pd
+
+    from explorer.data.arrays import load_array
+    from explorer.maps.clusters import kmeans_labels
+    from explorer.metrics.equal_n import bootstrap_scores
+    from explorer.metrics.vendi import VendiAnalysis
+    from explorer.store.cache import atomic_write_bytes
+
+    x = load_array(args.input, key=args.key, column=args.column, mmap=True)
+    orders = parse_orders(args.q)
+    analysis = VendiAnalysis(q=orders, kernel=args.kernel, method=args.method, sigma=args.sigma, rtol=args.rtol,
+                             contributions=bool(args.contributions), seed=args.seed).fit(x)
+    out = analysis.result().to_dict()
+    out["effective_rank"] = analysis.effective_rank_
+    manifest = None
+    clusters = args.groups and args.groups.startswith("kmeans:")
+    if args.manifest or (args.groups and not clusters) or args.contributions:
+        default = Path(args.input).with_name("items.parquet")
+        path = Path(args.manifest) if args.manifest else (default if default.is_file() else None)
+        if path is None and args.groups and not clusters:
+            raise ValueError("--groups needs --manifest (a table with one row per embedding)")
+        manifest = _read_manifest(path, x.shape[0]) if path is not None else None
+    if args.contributions:
+        assert analysis.contributions_ is not None  # asked for with contributions=True
+        c = analysis.contributions_.copy()
+        ids = manifest["id"] if manifest is not None and "id" in manifest else pd.Series(range(len(c)))
+        c.insert(0, "id", ids.astype(str).to_numpy())
+        buf = io.BytesIO()
+        c.to_parquet(buf, index=False)
+        atomic_write_bytes(args.contributions, buf.getvalue())
+        out["contributions"] = str(args.contributions)
+    if args.groups:
+        if args.kernel != "cosine":
+            raise ValueError("--groups compares groups on the cosine kernel")
+        if clusters:
+            labels = kmeans_labels(np.asarray(x), k=int(args.groups.split(":", 1)[1]), seed=args.seed)
+        elif manifest is None or args.groups not in manifest.columns:
+            if manifest is None:
+                raise ValueError("--groups needs --manifest (a table with one row per embedding)")
+            raise ValueError(f"no column {args.groups!r} in the manifest (it has {list(manifest.columns)})")
+        else:
+            labels = manifest[args.groups].fillna("(none)").tolist()
+        table = bootstrap_scores(np.asarray(x), list(labels), q=orders, n_boot=args.n_boot, seed=args.seed)
+        out["groups"] = {
+            row["group"]: {"n": int(row["n"]), "n_total": int(row["n_total"]),
+                           "scores": {order_label(o): row[f"VS_{order_label(o)}"] for o in orders},
+                           "ci": {order_label(o): [row[f"VS_{order_label(o)}_lo"], row[f"VS_{order_label(o)}_hi"]]
+                                  for o in orders}}
+            for row in table.to_dict("records")}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    extra = f"  sigma={out['sigma']:.4g}" if "sigma" in out else ""
+    print(f"n={out['n']}  kernel={out['kernel']}  method={out['method']}{extra}  rank={out['rank']}  "
+          f"eigenvalue rtol={out['eigenvalue_rtol']:.1e} ({out['eigenvalues_dropped']} dropped)")
+    for q, v in out["scores"].items():
+        err = out.get("approx_error", {}).get(q)
+        print(f"  VS_{q:<4} {v:12.6f}" + (f"   (±{100 * err:.2f}% vs exact on a subsample)" if err is not None else ""))
+    for name, g in out.get("groups", {}).items():
+        print(f"  [{name}] n={g['n']}/{g['n_total']}  " + "  ".join(
+            f"VS_{q}={v:.3f} [{g['ci'][q][0]:.3f}, {g['ci'][q][1]:.3f}]" for q, v in g["scores"].items()))
+    return 0

@@ -1,0 +1,269 @@
+"""Model samples against a reference, in one embedding space: equal-n Vendi scores, spectra,
+precision/recall/density/coverage, regions and classes, novel modes both ways, duplicates and
+memorisation, and the registered per-item diagnostics run on them (explorer.diagnostics).
+"""
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from explorer.diagnostics.catalog import registered, run_diagnostics
+from explorer.diagnostics.collapse import class_table
+from explorer.diagnostics.duplicates import DEFAULT_ALPHA, exact_duplicates, near_duplicates
+from explorer.diagnostics.memorization import Memorization
+from explorer.diagnostics.regions import OVER, UNDER, fit_regions
+from explorer.diagnostics.table import diagnostic_table
+from explorer.metrics.covariance import cosine_spectrum
+from explorer.metrics.equal_n import bootstrap_scores, score_columns
+from explorer.metrics.ken import novel_modes
+from explorer.metrics.kernels import span_reduce
+from explorer.metrics.prdc import prdc
+from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
+from explorer.store.cache import Codec, cached, hash_key
+
+
+def metric_name(q: float) -> str:
+    """``vs1_ratio``-style name of an order's score ratio, as used by ``--fail-if``.
+
+    >>> metric_name(1.0), metric_name(0.5), metric_name(float("inf"))
+    ('vs1_ratio', 'vs0.5_ratio', 'vsinf_ratio')
+    """
+    return f"vs{order_label(q)}_ratio"
+
+
+class Comparison:
+    """Compare sample sets with a reference set, all rows of one embedding matrix.
+
+    ``fit(x, items)`` takes embeddings and an items table (``id``, ``set``, and optionally
+    ``label`` and a content ``digest``), one row per embedding. Learned values end in ``_``.
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(120, 8))
+    >>> items = pd.DataFrame({"id": [f"i{j}" for j in range(120)], "set": ["ref"] * 60 + ["gen"] * 60})
+    >>> c = Comparison(reference="ref", n_boot=5).fit(x, items)
+    >>> s = c.summary()["sets"]["gen"]
+    >>> 0.8 < s["vs1_ratio"] < 1.2, 0.8 < s["coverage"] <= 1.0   # two samples of one distribution
+    (True, True)
+    """
+
+    def __init__(self, *, reference: str, q: Sequence[float] = DEFAULT_ORDERS, k: int = 5,
+                 n_clusters: int | None = None, under: float = UNDER, over: float = OVER,
+                 collapse_floor: float = UNDER, alpha: float = DEFAULT_ALPHA, near_threshold: float | None = None,
+                 copy_threshold: float | None = None, eta: float = 1.0, n_modes: int = 5, top_items: int = 12,
+                 mode_floor: float = 0.02, n_boot: int = 20, diagnostics: Sequence[str] | None = None,
+                 seed: int = 0) -> None:
+        self.reference = reference
+        self.q = tuple(q)
+        self.k = k
+        self.n_clusters = n_clusters
+        self.under = under
+        self.over = over
+        self.collapse_floor = collapse_floor
+        self.alpha = alpha
+        self.near_threshold = near_threshold
+        self.copy_threshold = copy_threshold
+        self.eta = eta
+        self.n_modes = n_modes
+        self.top_items = top_items
+        self.mode_floor = mode_floor
+        self.n_boot = n_boot
+        self.diagnostics = diagnostics
+        self.seed = seed
+
+    def fit(self, x: np.ndarray, items: pd.DataFrame) -> Comparison:
+        x = span_reduce(x)  # same cosines, fewer dimensions for the d×d work below
+        items = items.reset_index(drop=True)
+        if len(items) != len(x):
+            raise ValueError(f"{len(items)} items for {len(x)} embeddings")
+        sets = items["set"].astype(str).to_numpy()
+        if self.reference not in set(sets):
+            raise ValueError(f"no set {self.reference!r}; the sets are {sorted(set(sets))}")
+        self.items_ = items
+        self.embeddings_ = x
+        self.sets_ = [s for s in dict.fromkeys(sets) if s != self.reference]
+        if not self.sets_:
+            raise ValueError("nothing to compare: give at least one set besides the reference")
+        self.index_ = {s: np.flatnonzero(sets == s) for s in [self.reference, *self.sets_]}
+        ref = x[self.index_[self.reference]]
+
+        # 80% of the smallest set, so that every set, the smallest too, varies across subsets
+        self.equal_n_ = max(2, int(0.8 * min(len(i) for i in self.index_.values())))
+        self.scores_ = bootstrap_scores(x, sets, q=self.q, n=self.equal_n_, n_boot=self.n_boot, seed=self.seed)
+        rng = np.random.default_rng(self.seed)
+        self.spectra_ = {s: cosine_spectrum(x[np.sort(rng.choice(i, self.equal_n_, replace=False))]).eigenvalues
+                         for s, i in self.index_.items()}
+
+        self.prdc_ = {s: prdc(ref, x[self.index_[s]], k=self.k) for s in self.sets_}
+        self.memorization_ = {
+            s: Memorization.from_neighbours(p.fake_nearest, p.fake_nearest_sim, p.real_nearest_sim,
+                                            alpha=self.alpha, threshold=self.copy_threshold)
+            for s, p in self.prdc_.items()}
+
+        self.regions_ = fit_regions(ref, {s: x[self.index_[s]] for s in self.sets_}, n_clusters=self.n_clusters,
+                                    seed=self.seed, under=self.under, over=self.over)
+        self.class_basis_ = "label" if self._has_labels() else "region"
+        ref_classes = self.classes_of(self.reference)
+        self.classes_ = class_table(ref, ref_classes, {s: (x[self.index_[s]], self.classes_of(s)) for s in self.sets_},
+                                    share_floor=self.collapse_floor, vs_floor=self.collapse_floor, seed=self.seed)
+
+        self.novel_ = {s: novel_modes(x[self.index_[s]], ref, eta=self.eta) for s in self.sets_}
+
+        digests = items["digest"] if "digest" in items else pd.Series([None] * len(items))
+        keys = [d if isinstance(d, str) and d else None for d in digests]
+        if all(k is None for k in keys):  # precomputed vectors: identical rows are exact copies
+            keys = [row.tobytes() for row in np.ascontiguousarray(x)]
+        self.exact_ = np.full(len(items), -1, dtype=np.int64)
+        self.near_ = {}
+        for s, idx in self.index_.items():
+            first = exact_duplicates([keys[i] for i in idx])
+            self.exact_[idx[first >= 0]] = idx[first[first >= 0]]
+            self.near_[s] = near_duplicates(x[idx], alpha=self.alpha, threshold=self.near_threshold)
+
+        self.diagnostics_ = run_diagnostics(self, None if self.diagnostics is None else list(self.diagnostics))
+        return self
+
+    def _has_labels(self) -> bool:
+        if "label" not in self.items_:
+            return False
+        labels = self.items_["label"]
+        return all(labels.iloc[i].notna().mean() >= 0.9 for i in self.index_.values())
+
+    def classes_of(self, name: str) -> np.ndarray:
+        """Class of every item of set ``name``: its label, or ``rK`` for its reference region."""
+        if self.class_basis_ == "label":
+            return self.items_["label"].iloc[self.index_[name]].astype(str).to_numpy()
+        regions = self.regions_.reference if name == self.reference else self.regions_.members[name]
+        return np.array([f"r{r}" for r in regions])
+
+    def item_regions(self) -> np.ndarray:
+        """Region name of every item: a reference item's cluster, a sample's nearest one."""
+        out = np.empty(len(self.items_), dtype=object)
+        out[self.index_[self.reference]] = [f"r{r}" for r in self.regions_.reference]
+        for name in self.sets_:
+            out[self.index_[name]] = [f"r{r}" for r in self.regions_.members[name]]
+        return out
+
+    def ids(self, name: str, positions) -> list[str]:
+        """Item ids of positions within set ``name``."""
+        return self.items_["id"].iloc[self.index_[name][np.asarray(positions, dtype=np.int64)]].astype(str).tolist()
+
+    def set_metrics(self, name: str) -> dict:
+        """The numbers of one sample set (the keys ``--fail-if`` can test)."""
+        scores = self.scores_.set_index("group")
+        cols = score_columns(self.q)
+        p, mem, near = self.prdc_[name], self.memorization_[name], self.near_[name]
+        status = self.regions_.status(name)
+        under = np.isin(self.regions_.reference, [int(r[1:]) for r in status["underrepresented"]])
+        classes = self.classes_[self.classes_["set"] == name]
+        n = len(self.index_[name])
+        out = {"n": n, **p.summary(),
+               **{metric_name(q): float(scores.loc[name, c] / scores.loc[self.reference, c])
+                  for q, c in zip(self.q, cols)},
+               "memorized_share": float(mem.flagged.mean()), "copy_threshold": mem.threshold,
+               "exact_duplicate_share": float((self.exact_[self.index_[name]] >= 0).mean()),
+               "near_duplicate_share": float(near.flagged.mean()), "near_duplicate_groups": near.n_groups,
+               "near_threshold": near.threshold,
+               "underrepresented_share": float(under.mean()), "collapsed_classes": int(classes["collapsed"].sum()),
+               # with η = 1 the positive and negative eigenvalues have equal sums (traces are 1),
+               # so one mass is reported; the entropies of the two sides differ
+               "novel_mass": self.novel_[name].novel_mass(of_x=True),
+               "ken": self.novel_[name].ken(of_x=True), "ken_missing": self.novel_[name].ken(of_x=False)}
+        return out
+
+    def summary(self) -> dict:
+        """Everything as plain JSON types; the keys are documented in the README."""
+        scores = self.scores_.set_index("group")
+        cols = score_columns(self.q)
+
+        def vs(name: str) -> dict:
+            return {"vs": {order_label(q): float(scores.loc[name, c]) for q, c in zip(self.q, cols)},
+                    "vs_ci": {order_label(q): [float(scores.loc[name, c + "_lo"]), float(scores.loc[name, c + "_hi"])]
+                              for q, c in zip(self.q, cols)},
+                    "spectrum": [float(v) for v in self.spectra_[name][:50]]}
+
+        ref_index = self.index_[self.reference]
+        sets = {}
+        for name in self.sets_:
+            classes = self.classes_[self.classes_["set"] == name]
+            modes = self.novel_[name]
+            def top_modes(x: np.ndarray, of_x: bool, modes=modes) -> list[dict]:
+                return modes.modes(x, of_x=of_x, n_modes=self.n_modes, top_items=self.top_items,
+                                   min_weight=self.mode_floor)
+
+            sets[name] = {
+                **self.set_metrics(name), **vs(name), **self.regions_.status(name),
+                "collapsed": classes.loc[classes["collapsed"], ["class", "reason"]].to_dict("records"),
+                "novel_modes": [{**m, "top": self.ids(name, m["top"])}
+                                for m in top_modes(self._x_of(name), True)],
+                "missing_modes": [{**m, "top": self.ids(self.reference, m["top"])}
+                                  for m in top_modes(self._x_of(self.reference), False)],
+            }
+        regions = self.regions_.table()
+        near_ref = self.near_[self.reference]
+        return {
+            "reference": self.reference, "n_reference": int(len(ref_index)), "k": self.k,
+            "orders": [order_label(q) for q in self.q], "equal_n": self.equal_n_, "class_basis": self.class_basis_,
+            "reference_scores": vs(self.reference),
+            "reference_duplicates": {"exact_duplicate_share": float((self.exact_[ref_index] >= 0).mean()),
+                                     "near_duplicate_share": float(near_ref.flagged.mean()),
+                                     "near_duplicate_groups": near_ref.n_groups, "near_threshold": near_ref.threshold},
+            "sets": sets,
+            "regions": regions.to_dict("records"),
+            "classes": self.classes_.replace({np.nan: None}).to_dict("records"),
+            "diagnostics": {name: d.summary for name, d in self.diagnostics_.items()},
+        }
+
+    def _x_of(self, name: str) -> np.ndarray:
+        return self.embeddings_[self.index_[name]]
+
+
+def _pack(value: tuple[dict, pd.DataFrame]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    summary, table = value
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
+                                           b"vendiscope.summary": json.dumps(summary).encode()})
+    buf = io.BytesIO()
+    pq.write_table(arrow, buf)
+    return buf.getvalue()
+
+
+def _unpack(data: bytes) -> tuple[dict, pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    arrow = pq.read_table(io.BytesIO(data))
+    summary = json.loads(arrow.schema.metadata[b"vendiscope.summary"])
+    table = arrow.to_pandas()
+    for column in ("flags", "reasons"):  # Arrow lists come back as arrays: make them plain lists again
+        table[column] = [list(v) for v in table[column]]
+    return summary, table
+
+
+# a comparison is one file: the per-item table as Parquet, the summary in its metadata
+COMPARISON = Codec("parquet", _pack, _unpack)
+
+
+def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cache_dir=None,
+                      **params) -> tuple[dict, pd.DataFrame]:
+    """:meth:`Comparison.summary` and the per-item table: id, region, a score per diagnostic,
+    ``flags`` and ``reasons`` (:func:`explorer.diagnostics.diagnostic_table`), stored on disk by a
+    hash of the embeddings, the items' ids, sets and labels, the parameters and the registered
+    diagnostics, so that reopening a comparison is instant."""
+    x = np.ascontiguousarray(x)
+    cols = [c for c in ("id", "set", "label", "digest") if c in items]
+    key = hash_key("compare", 2, reference, sorted(params.items()), sorted(registered()), str(x.dtype), x.shape,
+                   x.tobytes(), items[cols].astype(str).to_csv(index=False))
+
+    def compute() -> tuple[dict, pd.DataFrame]:
+        c = Comparison(reference=reference, **params).fit(x, items)
+        table = diagnostic_table(c.diagnostics_, c.items_["id"])
+        table.insert(1, "region", c.item_regions())
+        return c.summary(), table
+
+    return cached("compare", key, compute, codec=COMPARISON, root=cache_dir)

@@ -1,0 +1,83 @@
+"""Every known diagnostic: the built-in ones (imported here, which registers them) and the
+plugins named in ``VENDISCOPE_PLUGINS`` or the ``vendiscope.diagnostics`` entry points; and
+running them on a fitted comparison."""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+from pathlib import Path
+
+# importing the built-in diagnostics registers them
+import explorer.diagnostics.collapse  # noqa: F401
+import explorer.diagnostics.coverage  # noqa: F401
+import explorer.diagnostics.duplicates  # noqa: F401
+import explorer.diagnostics.memorization  # noqa: F401
+import explorer.diagnostics.novelty  # noqa: F401
+import explorer.diagnostics.regions  # noqa: F401
+from explorer.diagnostics.base import REGISTRY, ComparisonContext, Diagnostic, DiagnosticResult
+
+PLUGINS_ENV = "VENDISCOPE_PLUGINS"
+ENTRY_POINTS = "vendiscope.diagnostics"
+
+
+def registered() -> dict[str, type[Diagnostic]]:
+    """Every known diagnostic by name: the built-in ones and the plugins'."""
+    load_plugins()
+    return dict(REGISTRY)
+
+
+def describe(name: str) -> str:
+    """What a diagnostic (or a per-set column such as ``uncovered[gmm]``) means."""
+    kind = name.split("[", 1)[0]
+    cls = registered().get(kind)
+    return cls.description if cls is not None else ""
+
+
+_loaded: set[str] = set()
+
+
+def forget_plugins() -> None:
+    """Load the plugins again on the next :func:`registered` (after ``VENDISCOPE_PLUGINS`` changed)."""
+    _loaded.clear()
+
+
+def load_plugins() -> None:
+    """Import the diagnostics named in ``VENDISCOPE_PLUGINS`` and the ``vendiscope.diagnostics``
+    entry points, once each. A plugin that fails to import is an error that names it."""
+    names = [n for n in os.environ.get(PLUGINS_ENV, "").split(os.pathsep) if n.strip()]
+    for name in names:
+        if name in _loaded:
+            continue
+        try:
+            if name.endswith(".py"):
+                path = Path(name).expanduser()
+                spec = importlib.util.spec_from_file_location(f"vendiscope_plugin_{path.stem}", path)
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"cannot load {path}")
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+            else:
+                importlib.import_module(name)
+        except Exception as err:
+            raise RuntimeError(f"diagnostic plugin {name!r} (from {PLUGINS_ENV}) failed to load: {err}") from err
+        _loaded.add(name)
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINTS):
+        if entry.value not in _loaded:
+            entry.load()
+            _loaded.add(entry.value)
+
+
+def run_diagnostics(c: ComparisonContext, names: list[str] | None = None) -> dict[str, DiagnosticResult]:
+    """Run the registered diagnostics (or those in ``names``) on a fitted comparison."""
+    known = registered()
+    unknown = sorted(set(names or []) - set(known))
+    if unknown:
+        raise ValueError(f"unknown diagnostic(s) {unknown}; the registered ones are {sorted(known)}")
+    out: dict[str, DiagnosticResult] = {}
+    for name, cls in known.items():
+        if names is None or name in names:
+            for result in cls().run(c):
+                out[result.name] = result
+    return out

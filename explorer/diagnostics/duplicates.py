@@ -1,0 +1,134 @@
+"""Exact and near duplicates within a set, and their diagnostics.
+
+"Near" is relative to how close items of the data usually are, as in cleanlab's near-duplicate
+check: two items are near duplicates when their cosine distance is below ``alpha`` times the
+median nearest-neighbour distance of the set (default α = 0.13, cleanlab's value). A fixed cosine
+``threshold`` can be given instead. Either way the cosine threshold used is reported, because
+what counts as close differs wildly between embedders (digits through an ImageNet network sit at
+cosine 0.97 from their nearest neighbour; web photos through CLIP far lower).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from explorer.data.arrays import normalize_rows
+from explorer.diagnostics.base import ComparisonContext, Diagnostic, DiagnosticResult, register
+from explorer.neighbors.exact import cross_knn, distance_blocks
+
+DEFAULT_ALPHA = 0.13
+
+
+def exact_duplicates(keys) -> np.ndarray:
+    """For each item, the position of the first earlier item with the same content key
+    (file digest, text hash...), or -1 when it is the first of its kind.
+
+    >>> exact_duplicates(["a", "b", "a", "a"]).tolist()
+    [-1, -1, 0, 0]
+    """
+    out = np.full(len(keys), -1, dtype=np.int64)
+    seen: dict = {}
+    for i, key in enumerate(keys):
+        if key is None or (isinstance(key, float) and np.isnan(key)):
+            continue
+        first = seen.setdefault(key, i)
+        if first != i:
+            out[i] = first
+    return out
+
+
+@dataclass
+class NearDuplicates:
+    """Result of :func:`near_duplicates`. ``group`` is -1 for items without a near duplicate."""
+
+    threshold: float  # cosine similarity used
+    nearest: np.ndarray  # index of the most similar other item
+    similarity: np.ndarray  # its cosine similarity
+    group: np.ndarray
+    typical: float  # median cosine distance to the nearest neighbour (the scale of "near")
+
+    @property
+    def flagged(self) -> np.ndarray:
+        return self.group >= 0
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.group.max() + 1) if len(self.group) else 0
+
+
+def near_duplicates(x: np.ndarray, *, alpha: float = DEFAULT_ALPHA, threshold: float | None = None) -> NearDuplicates:
+    """Near-duplicate groups: items joined when their cosine similarity reaches the threshold,
+    grouped by connected components (so a chain of near copies is one group).
+
+    >>> x = np.array([[1.0, 0, 0], [1, 0.001, 0], [0, 1, 0], [0, 0, 1], [0, 0.6, 0.8]])
+    >>> r = near_duplicates(x, threshold=0.999)
+    >>> r.group.tolist()
+    [0, 0, -1, -1, -1]
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    unit = normalize_rows(x, dtype=np.float32)
+    n = len(unit)
+    if n < 2:
+        return NearDuplicates(1.0, np.full(n, -1), np.full(n, np.nan), np.full(n, -1), float("nan"))
+    idx, dist = cross_knn(unit, unit, k=1, exclude_self=True)
+    sim = 1.0 - dist[:, 0].astype(np.float64) ** 2 / 2
+    typical = float(np.median(1.0 - sim))
+    thr = float(threshold) if threshold is not None else 1.0 - alpha * typical
+    if threshold is not None and not -1.0 <= thr <= 1.0:
+        raise ValueError(f"a cosine threshold lies in [-1, 1], got {thr}")
+    radius2 = 2.0 * (1.0 - thr) + 1e-7  # squared distance of unit vectors at that similarity
+    row_parts, col_parts = [], []
+    for block, d2 in distance_blocks(unit, unit):
+        r, c = np.nonzero(d2 <= radius2)
+        r += block.start
+        keep = r < c
+        row_parts.append(r[keep])
+        col_parts.append(c[keep])
+    rows, cols = np.concatenate(row_parts), np.concatenate(col_parts)
+    group = np.full(n, -1, dtype=np.int64)
+    if len(rows):
+        graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+        _, comp = connected_components(graph, directed=False)
+        members = np.zeros(n, dtype=bool)
+        members[rows] = members[cols] = True
+        # number groups by first member so that names are stable
+        _, first = np.unique(comp[members], return_index=True)
+        order = {c: g for g, c in enumerate(comp[members][np.sort(first)])}
+        group[members] = [order[c] for c in comp[members]]
+    return NearDuplicates(thr, idx[:, 0], sim, group, typical)
+
+
+@register
+class ExactDuplicate(Diagnostic):
+    name = "exact_duplicate"
+    description = "identical content to an earlier item of the same set"
+
+    def run(self, c: ComparisonContext) -> list[DiagnosticResult]:
+        ids = c.items_["id"].astype(str).to_numpy()
+        r = DiagnosticResult.empty(self, len(ids))
+        for idx in c.index_.values():
+            r.score[idx] = (c.exact_[idx] >= 0).astype(float)
+        dup = np.flatnonzero(c.exact_ >= 0)
+        r.flag_items(dup, [f"exact copy of {ids[j]}" for j in c.exact_[dup]])
+        return [r.finish()]
+
+
+@register
+class NearDuplicate(Diagnostic):
+    name = "near_duplicate"
+    description = "nearly identical to another item of the same set (cosine at or above the threshold)"
+
+    def run(self, c: ComparisonContext) -> list[DiagnosticResult]:
+        ids = c.items_["id"].astype(str).to_numpy()
+        r = DiagnosticResult.empty(self, len(ids))
+        for name, idx in c.index_.items():
+            nd = c.near_[name]
+            r.score[idx] = np.clip(1.0 - (1.0 - nd.similarity) / max(nd.typical, 1e-12), 0.0, 1.0)
+            sizes = np.bincount(nd.group[nd.group >= 0], minlength=nd.n_groups)
+            hit = np.flatnonzero(nd.flagged)
+            r.flag_items(idx[hit], [f"near duplicate of {ids[idx[nd.nearest[j]]]} (cosine {nd.similarity[j]:.4f}; "
+                                    f"group {name}/g{nd.group[j]} of {sizes[nd.group[j]]})" for j in hit])
+        return [r.finish(thresholds={s: d.threshold for s, d in c.near_.items()})]

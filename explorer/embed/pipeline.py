@@ -1,0 +1,243 @@
+"""Embed a dataset: cached vectors are reused, new items are decoded, embedded and cached in
+chunks, broken items are skipped with a reason.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from explorer.data.datasets import Dataset
+from explorer.data.sources import is_virtual, read_item
+from explorer.embed.decoding import DECODE_MODES, decoded_batches
+from explorer.embed.models.base import Embedder
+from explorer.embed.vector_store import EmbeddingStore
+from explorer.store.cache import atomic_write_bytes, cache_root, file_digest, load_arrays, save_arrays
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class EmbeddingResult:
+    """Vectors for the items that could be embedded, aligned row for row with ``items``."""
+
+    embeddings: np.ndarray
+    items: pd.DataFrame
+    skipped: pd.DataFrame
+    embedder: str
+    embedder_key: str
+    n_cached: int
+    n_computed: int
+    seconds: float
+
+    def summary(self) -> dict:
+        return {
+            "embedder": self.embedder, "embedder_key": self.embedder_key,
+            "embedded": int(len(self.items)), "skipped": int(len(self.skipped)),
+            "from_cache": self.n_cached, "computed": self.n_computed,
+            "dim": int(self.embeddings.shape[1]) if self.embeddings.ndim == 2 else 0,
+            "seconds": round(self.seconds, 3),
+            "items_per_second": round(self.n_computed / self.seconds, 1) if self.seconds > 0 else None,
+        }
+
+
+def item_digest(row: dict) -> str:
+    """SHA-1 of an item's content: the file bytes for images, the UTF-8 text for texts."""
+    if row["kind"] == "text":
+        return hashlib.sha1(("text\x00" + str(row["text"])).encode()).hexdigest()
+    return file_digest(row["path"])
+
+
+def _digests(items: pd.DataFrame, *, cache_dir=None) -> tuple[list[str | None], dict[int, str]]:
+    """Content digests of all items. File digests are remembered by (path, size, mtime), so an
+    unchanged dataset is not re-read on every open."""
+    memo_path = cache_root(root=cache_dir) / "digests" / "files.npz"
+    memo: dict[str, tuple[int, int, str]] = {}
+    if memo_path.is_file():
+        try:
+            data = load_arrays(memo_path)
+            memo = {p: (int(s), int(m), str(d)) for p, s, m, d in
+                    zip(data["paths"].tolist(), data["sizes"], data["mtimes"], data["digests"].tolist())}
+        except (OSError, ValueError, KeyError):
+            memo = {}
+    digests: list[str | None] = []
+    reasons: dict[int, str] = {}
+    changed = False
+    for i, row in enumerate(items.to_dict("records")):
+        if row["kind"] == "text":
+            digests.append(item_digest(row))
+            continue
+        path = row["path"]
+        if is_virtual(path):  # inside a tar shard or a table: hash the member's bytes
+            try:
+                digests.append(hashlib.sha1(read_item(path)).hexdigest())
+            except (OSError, ValueError, IndexError, KeyError) as err:
+                digests.append(None)
+                reasons[i] = f"cannot read the item: {err}"
+            continue
+        try:
+            stat = os.stat(path)
+            hit = memo.get(path)
+            if hit is not None and hit[:2] == (stat.st_size, stat.st_mtime_ns):
+                digests.append(hit[2])
+                continue
+            digest = item_digest(row)
+            memo[path] = (stat.st_size, stat.st_mtime_ns, digest)
+            changed = True
+            digests.append(digest)
+        except OSError as err:
+            digests.append(None)
+            broken_link = Path(path).is_symlink() and not Path(path).exists()
+            reasons[i] = "file not found (dangling symlink)" if broken_link else (
+                f"file not readable: {err.strerror or err}")
+    if changed:
+        paths = list(memo)
+        save_arrays(memo_path, paths=np.array(paths, dtype=str),
+                    sizes=np.array([memo[p][0] for p in paths], np.int64),
+                    mtimes=np.array([memo[p][1] for p in paths], np.int64),
+                    digests=np.array([memo[p][2] for p in paths], dtype="U40"))
+    return digests, reasons
+
+
+def embed_dataset(
+    dataset: Dataset,
+    embedder: Embedder,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int | None = None,
+    chunk_size: int = 2048,
+    num_workers: int | None = None,
+    decode: str = "auto",
+    progress: Progress | None = None,
+) -> EmbeddingResult:
+    """Embed every item of ``dataset`` with ``embedder``, reusing and filling the disk cache.
+
+    ``decode`` is where JPEGs are decoded and resized: "cpu" (PIL in worker processes), "gpu"
+    (``decode_jpeg`` on the embedder's device) or "auto" (gpu on CUDA where the embedder supports
+    it); see :func:`explorer.embed.decoding.resolve_decode`.
+
+    >>> from explorer.data.datasets import load_image_folder, sample_data_dir
+    >>> from explorer.embed.registry import get_embedder
+    >>> ds = load_image_folder(sample_data_dir() / "real").items.head(3)
+    >>> r = embed_dataset(Dataset(ds, "d", "d"), get_embedder("pixels"))
+    >>> r.embeddings.shape
+    (3, 3072)
+    """
+    start = time.perf_counter()
+    if decode not in DECODE_MODES:
+        raise ValueError(f"decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
+    if dataset.vectors is not None:
+        return _precomputed(dataset, start)
+    items = dataset.items.reset_index(drop=True)
+    kinds = set(items["kind"]) if len(items) else set()
+    if len(kinds) > 1:
+        raise ValueError(f"this dataset mixes {', '.join(sorted(kinds))} items; embed each kind separately")
+    if kinds:
+        embedder = embedder.for_modality(kinds.pop())
+    # The decode mode is deliberately not part of the cache key: the device path's resize differs
+    # from PIL's by 1-3 8-bit levels (cosine >= 0.999 per item, tests/test_gpu_decode.py), the
+    # same order as bf16 autocast, which is not in the key either; keying on it would re-embed a dataset
+    # whenever "auto" resolves differently (laptop vs GPU box), orphan the shipped sample packs on
+    # CUDA machines, and need torch just to name the key. A "gpu" run mixes both paths anyway.
+    store = EmbeddingStore(embedder.cache_key(), root=cache_dir)
+    for pack in dataset.packs:
+        store.import_pack(pack)
+    report = progress or (lambda done, total, message: None)
+    report(0, len(items), "hashing items")
+    digests, reasons = _digests(items, cache_dir=cache_dir)
+
+    cached = store.contains([d for d in digests if d is not None])
+    todo: dict[str, int] = {}
+    for i, d in enumerate(digests):
+        if d is not None and d not in cached and d not in todo:
+            todo[d] = i
+    n_cached = sum(d in cached for d in digests if d is not None)
+
+    records = items.to_dict("records") if todo else []
+    jobs = [(digest, records[i]) for digest, i in todo.items()]
+    # the hint resolves the device, which imports torch: only pay for it when there is work
+    batch_size = batch_size or (embedder.batch_size_hint if jobs else 1)
+    failed: dict[str, str] = {}
+    chunk_digests: list[str] = []
+    chunk_vectors: list[np.ndarray] = []
+    done = 0
+    for digests_ok, batch, failures in decoded_batches(jobs, embedder, batch_size=batch_size,
+                                                        num_workers=num_workers, decode=decode):
+        failed.update(failures)
+        if digests_ok:
+            chunk_digests.extend(digests_ok)
+            chunk_vectors.append(np.asarray(embedder.encode(batch), dtype=np.float32))
+        if len(chunk_digests) >= chunk_size:  # a killed job loses at most this unsaved chunk
+            store.add(list(chunk_digests), np.concatenate(chunk_vectors))
+            chunk_digests.clear()
+            chunk_vectors.clear()
+        done += len(digests_ok) + len(failures)
+        report(done, len(jobs), f"embedding with {embedder.name}")
+    if chunk_digests:
+        store.add(list(chunk_digests), np.concatenate(chunk_vectors))
+
+    keep = []
+    for i, d in enumerate(digests):
+        if d is None:
+            continue
+        if d in failed:
+            reasons[i] = failed[d]
+        else:
+            keep.append(i)
+    kept_digests = [str(digests[i]) for i in keep]
+    found, vectors = store.lookup(kept_digests)
+    if not found.all():  # cannot happen unless the cache folder was removed underneath us
+        raise RuntimeError("embedding cache lost rows during this run")
+    dim = vectors.shape[1] if vectors is not None else 0
+    skipped = items.loc[sorted(reasons), [c for c in ("id", "path", "text") if c in items.columns]].copy()
+    skipped["reason"] = [reasons[i] for i in sorted(reasons)]
+    return EmbeddingResult(
+        embeddings=vectors if vectors is not None else np.zeros((0, dim), np.float32),
+        items=items.iloc[keep].assign(digest=kept_digests).reset_index(drop=True),
+        skipped=skipped.reset_index(drop=True),
+        embedder=embedder.name,
+        embedder_key=embedder.cache_key(),
+        n_cached=n_cached,
+        n_computed=len(todo) - len(failed),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _precomputed(dataset: Dataset, start: float) -> EmbeddingResult:
+    """Precomputed embeddings: rows with NaN/inf (or all zeros) are skipped with a reason."""
+    x = np.asarray(dataset.vectors, dtype=np.float32)
+    finite = np.isfinite(x).all(axis=1).astype(bool)  # an array, also for the type checker
+    nonzero = np.abs(np.where(finite[:, None], x, 0)).sum(axis=1) > 0
+    keep = finite & nonzero
+    items = dataset.items.reset_index(drop=True)
+    skipped = items.loc[~keep, ["id"]].copy()
+    skipped["reason"] = np.where(finite[~keep], "all-zero embedding", "embedding contains NaN or inf")
+    return EmbeddingResult(
+        embeddings=x[keep], items=items[keep].reset_index(drop=True), skipped=skipped.reset_index(drop=True),
+        embedder="precomputed", embedder_key=f"precomputed-{dataset.source}", n_cached=0,
+        n_computed=int(keep.sum()), seconds=time.perf_counter() - start)
+
+
+def write_embeddings(result: EmbeddingResult, out_dir: str | os.PathLike) -> Path:
+    """Write ``embeddings.npy``, ``items.parquet`` (row i describes embedding i), ``skipped.csv``
+    and ``summary.json`` into ``out_dir``, each atomically."""
+    import io
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.save(buf, result.embeddings.astype(np.float32), allow_pickle=False)
+    atomic_write_bytes(out / "embeddings.npy", buf.getvalue())
+    buf = io.BytesIO()
+    result.items.to_parquet(buf, index=False)
+    atomic_write_bytes(out / "items.parquet", buf.getvalue())
+    atomic_write_bytes(out / "skipped.csv", result.skipped.to_csv(index=False).encode())
+    atomic_write_bytes(out / "summary.json", (json.dumps(result.summary(), indent=2) + "\n").encode())
+    return out

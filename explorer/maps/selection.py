@@ -1,0 +1,106 @@
+"""What a user picks on the map: a box or lasso turned into item indices (for every item, not only
+the points drawn), a percentile filter, and the nearest neighbours of a clicked item."""
+from __future__ import annotations
+
+import numpy as np
+
+from explorer.data.arrays import normalize_rows
+from explorer.metrics.spectrum import DEFAULT_ORDERS
+from explorer.metrics.vendi import vendi_scores
+from explorer.neighbors.exact import cross_knn
+
+
+def in_box(xy: np.ndarray, *, x: tuple[float, float], y: tuple[float, float]) -> np.ndarray:
+    """Mask of points inside the axis-aligned box.
+
+    >>> in_box(np.array([[0, 0], [2, 2]]), x=(-1, 1), y=(-1, 1)).tolist()
+    [True, False]
+    """
+    (x0, x1), (y0, y1) = sorted(x), sorted(y)
+    return (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+
+
+def in_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Mask of points inside a polygon (even-odd rule, vectorised over points).
+
+    >>> square = np.array([[0, 0], [2, 0], [2, 2], [0, 2]])
+    >>> in_polygon(np.array([[1, 1], [3, 1]]), square).tolist()
+    [True, False]
+    """
+    px, py = xy[:, 0], xy[:, 1]
+    inside = np.zeros(len(xy), dtype=bool)
+    poly = np.asarray(polygon, dtype=np.float64)
+    for (x0, y0), (x1, y1) in zip(poly, np.roll(poly, -1, axis=0)):
+        crosses = (y0 > py) != (y1 > py)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_at = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
+        inside ^= crosses & (px < x_at)
+    return inside
+
+
+def selection_mask(xy: np.ndarray, selection: dict) -> np.ndarray | None:
+    """Items inside the boxes and lassos of a Streamlit plotly selection (None if there are none)."""
+    mask = None
+    for box in selection.get("box", []) or []:
+        m = in_box(xy, x=tuple(box["x"]), y=tuple(box["y"]))
+        mask = m if mask is None else mask | m
+    for lasso in selection.get("lasso", []) or []:
+        m = in_polygon(xy, np.column_stack([lasso["x"], lasso["y"]]))
+        mask = m if mask is None else mask | m
+    return mask
+
+
+def summarize_selection(x: np.ndarray, xy: np.ndarray, selection: dict, *, rank_by: np.ndarray,
+                        q=DEFAULT_ORDERS, top: int = 24) -> dict:
+    """What a map selection shows: the indices inside the drawn areas, their Vendi scores and the
+    ``top`` items by ``rank_by`` (descending). The work is one pass over the selected rows.
+
+    >>> xy = np.array([[0.0, 0], [1, 1], [5, 5]])
+    >>> s = summarize_selection(np.eye(3), xy, {"box": [{"x": [-1, 2], "y": [-1, 2]}]}, rank_by=np.arange(3.0))
+    >>> s["indices"].tolist(), round(s["scores"][1.0], 6), s["top"].tolist()
+    ([0, 1], 2.0, [1, 0])
+    """
+    mask = selection_mask(xy, selection)
+    indices = np.flatnonzero(mask) if mask is not None else np.arange(len(xy))
+    scores = vendi_scores(x[indices], q=q).scores if len(indices) >= 2 else {}
+    keys = rank_by[indices]
+    k = min(top, len(indices))
+    part = np.argpartition(-keys, k - 1)[:k] if 0 < k < len(indices) else np.arange(len(indices))
+    order = part[np.argsort(-keys[part], kind="stable")]
+    return {"indices": indices, "scores": scores, "top": indices[order]}
+
+
+def percentile_mask(values: np.ndarray, *, low: float, high: float) -> np.ndarray:
+    """Items whose value lies between its ``low``-th and ``high``-th percentile (inclusive); NaN
+    values are outside every range but the full one (0, 100).
+
+    >>> percentile_mask(np.arange(10.0), low=0, high=50).tolist()
+    [True, True, True, True, True, False, False, False, False, False]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if (low, high) == (0, 100):
+        return np.ones(len(values), dtype=bool)
+    finite = ~np.isnan(values)
+    if not finite.any():
+        return np.zeros(len(values), dtype=bool)
+    lo, hi = np.percentile(values[finite], [low, high])
+    return finite & (values >= lo) & (values <= hi)
+
+
+def nearest_items(x: np.ndarray, item: int, *, among: np.ndarray | None = None,
+                  k: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` rows of ``x`` most similar (cosine) to row ``item``, itself excluded, searched among
+    the rows ``among`` (default: all); returns their row indices and similarities, nearest first.
+
+    >>> idx, sim = nearest_items(np.array([[1.0, 0], [0.9, 0.1], [0, 1], [1, 0.01]]), 0, k=2)
+    >>> idx.tolist(), np.round(sim, 3).tolist()
+    ([3, 1], [1.0, 0.994])
+    """
+    among = np.arange(len(x)) if among is None else np.asarray(among)
+    among = among[among != item]
+    k = min(k, len(among))
+    if k == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    query = normalize_rows(x[item : item + 1], dtype=np.float32)
+    idx, dist = cross_knn(query, normalize_rows(x[among], dtype=np.float32), k=k)
+    return among[idx[0]], 1.0 - dist[0].astype(np.float64) ** 2 / 2

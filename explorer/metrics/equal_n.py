@@ -1,0 +1,111 @@
+"""Vendi scores per group (set, label, cluster), and at equal n: scores grow with the number of
+items, so groups of different sizes are compared on random subsets of one common size."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from explorer.data.arrays import normalize_rows
+from explorer.metrics.covariance import cosine_spectrum
+from explorer.metrics.spectrum import DEFAULT_ORDERS, default_rtol, hill_number, order_label
+from explorer.store.cache import cached, hash_key
+
+
+def score_columns(q: Sequence[float] = DEFAULT_ORDERS) -> list[str]:
+    """Column names of the scores table: ``VS_0.1``, ``VS_1``, ``VS_inf``..."""
+    return [f"VS_{order_label(o)}" for o in q]
+
+
+def group_scores(
+    embeddings: np.ndarray, groups: Sequence, *, q: Sequence[float] = DEFAULT_ORDERS,
+) -> pd.DataFrame:
+    """Vendi scores (cosine kernel) of each group of rows, one row per group, sorted by name.
+
+    >>> x = np.vstack([np.eye(4), np.tile(np.eye(4)[:1], (4, 1))])
+    >>> group_scores(x, ["a"] * 4 + ["b"] * 4)[["group", "n", "VS_1"]].round(6).values.tolist()
+    [['a', 4, 4.0], ['b', 4, 1.0]]
+    """
+    labels = pd.Series(list(groups), dtype="object").fillna("(none)").astype(str)
+    if len(labels) != len(embeddings):
+        raise ValueError(f"{len(labels)} group labels for {len(embeddings)} rows")
+    rows = []
+    for name, index in sorted(labels.groupby(labels).indices.items()):
+        spectrum = cosine_spectrum(embeddings[index])
+        scores = spectrum.vendi(q)
+        rows.append({"group": name, "n": len(index), "rank": spectrum.rank,
+                     **{col: scores[o] for col, o in zip(score_columns(q), scores)}})
+    return pd.DataFrame(rows)
+
+
+def cached_group_scores(
+    embeddings: np.ndarray, groups: Sequence, *, q: Sequence[float] = DEFAULT_ORDERS, cache_dir=None,
+) -> pd.DataFrame:
+    """:func:`group_scores`, stored on disk by a hash of the embeddings, groups and orders."""
+    groups = [str(g) for g in groups]
+    x = np.ascontiguousarray(embeddings)
+    key = hash_key("group_scores", 1, [order_label(o) for o in q], groups, str(x.dtype), x.shape, x.tobytes())
+    records = cached("scores", key, lambda: group_scores(x, groups, q=q).to_dict("records"), root=cache_dir)
+    return pd.DataFrame(records)
+
+
+def bootstrap_scores(
+    embeddings: np.ndarray, groups: Sequence, *, q: Sequence[float] = DEFAULT_ORDERS, n: int | None = None,
+    n_boot: int = 50, level: float = 0.95, seed: int = 0,
+) -> pd.DataFrame:
+    """Scores of each group at an equal size ``n`` (default: the smallest group), from ``n_boot``
+    random subsets drawn without replacement: the mean and a percentile confidence interval.
+
+    Scores grow with the number of items, so sets of different sizes are only comparable this way.
+    Subsets are drawn without replacement because repeated items would lower the score.
+
+    >>> x = np.vstack([np.eye(8), np.eye(8)[:2].repeat(4, axis=0)])
+    >>> t = bootstrap_scores(x, ["a"] * 8 + ["b"] * 8, q=[1.0], n_boot=10)
+    >>> t.set_index("group")["VS_1"].round(6).to_dict()
+    {'a': 8.0, 'b': 2.0}
+    """
+    labels = pd.Series([str(g) for g in groups])
+    if len(labels) != len(embeddings):
+        raise ValueError(f"{len(labels)} group labels for {len(embeddings)} rows")
+    index = labels.groupby(labels).indices
+    size = n or min(len(i) for i in index.values())
+    if size < 2:
+        raise ValueError("equal-n comparison needs at least 2 items per group")
+    rng = np.random.default_rng(seed)
+    xn = normalize_rows(embeddings)
+    cols = score_columns(q)
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    rows = []
+    for name, idx in sorted(index.items()):
+        if len(idx) < size:
+            raise ValueError(f"group {name!r} has {len(idx)} items, fewer than n = {size}")
+        scores = []
+        for _ in range(n_boot if len(idx) > size else 1):
+            sub = xn[idx[np.sort(rng.choice(len(idx), size, replace=False))]]
+            # each subset's own n x n Gram or d x d covariance, whichever is smaller: O(min(n, d)²)
+            # memory a subset, never the whole group's Gram (a 100k-item group would need 80 GB)
+            values = np.linalg.eigvalsh(sub @ sub.T / size if size < xn.shape[1] else sub.T @ sub / size)
+            kept = values[values >= default_rtol(np.float64, values.size) * values.max()]
+            scores.append([hill_number(kept, o) for o in q])
+        draws = np.array(scores)
+        row = {"group": name, "n": size, "n_total": len(idx), "draws": len(draws)}
+        for j, col in enumerate(cols):
+            row[col] = float(draws[:, j].mean())
+            row[f"{col}_lo"], row[f"{col}_hi"] = (float(v) for v in np.percentile(draws[:, j], [lo, hi]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cached_bootstrap_scores(
+    embeddings: np.ndarray, groups: Sequence, *, q: Sequence[float] = DEFAULT_ORDERS, n: int | None = None,
+    n_boot: int = 30, seed: int = 0, cache_dir=None,
+) -> pd.DataFrame:
+    """:func:`bootstrap_scores`, stored on disk by a hash of the embeddings, groups and parameters."""
+    groups = [str(g) for g in groups]
+    x = np.ascontiguousarray(embeddings)
+    key = hash_key("bootstrap", 1, [order_label(o) for o in q], n, n_boot, seed, groups, str(x.dtype), x.shape,
+                   x.tobytes())
+    records = cached("bootstrap", key, lambda: bootstrap_scores(x, groups, q=q, n=n, n_boot=n_boot, seed=seed)
+                     .to_dict("records"), root=cache_dir)
+    return pd.DataFrame(records)

@@ -1,0 +1,54 @@
+"""Map selections against an independent point-in-polygon (matplotlib's Path), and the library's
+filters and neighbour search behind the Explore page."""
+import numpy as np
+import pytest
+from matplotlib.path import Path as MplPath
+
+from explorer.maps.selection import in_box, in_polygon, nearest_items, percentile_mask, selection_mask
+
+
+def star_polygon(rng, n_vertices):
+    """A simple (non-self-intersecting) polygon: vertices at sorted angles, random radii."""
+    angles = np.sort(rng.uniform(0, 2 * np.pi, n_vertices))
+    radii = rng.uniform(0.3, 2.0, n_vertices)
+    centre = rng.normal(size=2)
+    return centre + np.column_stack([radii * np.cos(angles), radii * np.sin(angles)])
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_lasso_agrees_with_matplotlib_on_random_polygons(seed):
+    rng = np.random.default_rng(seed)
+    polygon = star_polygon(rng, int(rng.integers(3, 40)))
+    points = rng.uniform(-3, 3, size=(5000, 2))
+    assert (in_polygon(points, polygon) == MplPath(polygon).contains_points(points)).all()
+
+
+def test_lasso_on_a_concave_polygon_and_box_selections():
+    u_shape = np.array([[0, 0], [3, 0], [3, 3], [2, 3], [2, 1], [1, 1], [1, 3], [0, 3]], dtype=float)
+    pts = np.array([[0.5, 2.0], [1.5, 2.0], [2.5, 2.0], [1.5, 0.5], [4.0, 0.5]])
+    assert in_polygon(pts, u_shape).tolist() == [True, False, True, True, False]
+    assert MplPath(u_shape).contains_points(pts).tolist() == [True, False, True, True, False]
+    assert in_box(pts, x=(3.0, 1.0), y=(0.0, 2.5)).tolist() == [False, True, True, True, False]
+    both = selection_mask(pts, {"box": [{"x": [3.5, 4.5], "y": [0, 1]}],
+                                "lasso": [{"x": [0, 1, 1, 0], "y": [1, 1, 3, 3]}]})
+    assert both.tolist() == [True, False, False, False, True]
+    assert selection_mask(pts, {}) is None
+
+
+def test_percentile_filter():
+    values = np.array([5.0, 1.0, np.nan, 3.0, 2.0, 4.0])
+    assert percentile_mask(values, low=0, high=100).all()  # the full range keeps even NaN
+    assert percentile_mask(values, low=0, high=50).tolist() == [False, True, False, True, True, False]
+    assert percentile_mask(values, low=75, high=100).tolist() == [True, False, False, False, False, True]
+
+
+def test_nearest_items_match_brute_force_cosine(rng):
+    x = rng.normal(size=(300, 16))
+    among = np.sort(rng.choice(300, 120, replace=False))
+    item = int(among[7])
+    idx, sims = nearest_items(x, item, among=among, k=10)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    brute = unit[among] @ unit[item]
+    order = [j for j in np.argsort(-brute, kind="stable") if among[j] != item][:10]
+    assert idx.tolist() == among[order].tolist()
+    np.testing.assert_allclose(sims, brute[order], atol=1e-6)
