@@ -86,3 +86,41 @@ def test_cli_flag_and_export_with_an_ids_file(tmp_path, capsys):
     listing.write_text("not/an/item.png\n")
     assert main(["flag", src, "--ids-file", str(listing), "--reason", "x", "--cache-dir", cache]) == 2
     assert "not in digits" in capsys.readouterr().err
+
+
+DANGEROUS = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2+3", "@SUM(1,1)", "\tcmd", "\rcmd", "safe", "'quoted"]
+
+
+@pytest.mark.parametrize("via", ["library", "cli"])
+def test_csv_exports_neutralise_formulas_and_parquet_json_stay_exact(tmp_path, via, capsys):
+    """OWASP CSV injection: a text cell starting with = + - @ tab or CR gets a leading quote."""
+    import csv
+
+    items = pd.DataFrame({"id": DANGEROUS, "path": [f"/x/{i}.png" for i in range(8)], "set": ["s"] * 8,
+                          "label": ["=1+1", "@x", "ok", "-", "+", "plain", "\t", "'"], "score": [-1.5] * 8})
+    reasons = {i: [f"=CMD|' /C calc'!A0 for {i}"] for i in DANGEROUS}
+    table = export_table(items, reasons=reasons, scores=items[["score"]])
+    if via == "library":
+        for fmt in ("csv", "parquet", "json"):
+            write_export(table, tmp_path / f"out.{fmt}")
+    else:  # the CLI writes through the same code, with the flag store's reasons
+        manifest = tmp_path / "data" / "manifest.parquet"  # keeps every id exactly, tab and CR too
+        manifest.parent.mkdir()
+        items.drop(columns=["score"]).to_parquet(manifest, index=False)
+        cache = str(tmp_path / "cache")
+        FlagStore.for_dataset(str(manifest), root=cache).add(DANGEROUS, reason="=EVIL()")
+        for fmt in ("csv", "parquet", "json"):
+            assert main(["export", str(manifest), "--out", str(tmp_path / f"out.{fmt}"), "--cache-dir", cache]) == 0
+    with open(tmp_path / "out.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    for row in rows[1:]:
+        for cell in row:
+            if cell.replace(".", "", 1).lstrip("-").isdigit():
+                continue  # a number is a number in a spreadsheet too (score -1.5)
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), row
+    ids = [r[0] for r in rows[1:]]
+    assert ids == [("'" + i if i[0] in "=+-@\t\r" else i) for i in DANGEROUS]
+    exact_parquet = pd.read_parquet(tmp_path / "out.parquet")
+    exact_json = pd.DataFrame(json.loads((tmp_path / "out.json").read_text()))
+    for back in (exact_parquet, exact_json):
+        assert back["id"].tolist() == DANGEROUS and back["label"].tolist() == items["label"].tolist()

@@ -26,6 +26,8 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--fail-if", action="append", default=[], metavar="EXPR",
                    help="exit 1 when a condition holds for a set, e.g. 'coverage<0.8' or 'gmm.vs1_ratio<0.9'")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="read items whose files lie outside their dataset's folder (refused by default)")
     p.add_argument("--cache-dir", help="cache folder (default: $VENDISCOPE_CACHE or ~/.cache/vendiscope)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -38,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from explorer.compare.gate import failing, parse_conditions
     from explorer.compare.gather import gather
     from explorer.store.cache import atomic_write_bytes
-    from explorer.store.export import write_export
+    from explorer.data.outputs import fingerprint_bytes
+    from explorer.store.export import to_bytes
 
     conditions = parse_conditions(args.fail_if)  # a malformed condition fails before any work
     bar = tqdm(total=0, unit="item", file=sys.stderr, disable=args.quiet)
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         bar.refresh()
 
     x, items, embedder, notice = gather(args.reference, args.samples, within=args.within, model=args.model,
-                                        cache_dir=args.cache_dir, progress=progress)
+                                        cache_dir=args.cache_dir, progress=progress,
+                                        allow_outside=args.allow_outside)
     bar.close()
     if notice:
         print(f"notice: {notice}", file=sys.stderr)
@@ -62,10 +66,12 @@ def run(args: argparse.Namespace) -> int:
                for name, s in summary["sets"].items()}
     hits = failing(metrics, conditions)
     summary["fail_if"] = {"conditions": args.fail_if, "failed": hits}
-    if args.out:
-        atomic_write_bytes(args.out / "summary.json", json.dumps(summary, indent=1).encode())
-        write_export(items[["id", "set", *[c for c in ("path", "text", "label") if c in items]]]
-                     .merge(table, on="id"), args.out / "diagnostics.parquet")
+    if args.out:  # the per-item table first, then the summary with its fingerprint: a set
+        per_item = items[["id", "set", *[c for c in ("path", "text", "label") if c in items]]].merge(table, on="id")
+        data = to_bytes(per_item, "parquet")
+        atomic_write_bytes(args.out / "diagnostics.parquet", data)
+        files = {"files": {"diagnostics.parquet": fingerprint_bytes(data)}}
+        atomic_write_bytes(args.out / "summary.json", json.dumps({**summary, **files}, indent=1).encode())
     if args.json:
         print(json.dumps(summary))
     else:

@@ -23,6 +23,8 @@ def add_parser(sub) -> None:
                         "on the model's device; other files still use the CPU) or auto (gpu on CUDA)")
     p.add_argument("--chunk-size", type=int, default=2048,
                    help="items per cache chunk: a killed job re-embeds at most this many (default %(default)s)")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="read items whose files lie outside the dataset's folder (refused by default)")
     p.add_argument("--cache-dir", help="cache folder (default: $VENDISCOPE_CACHE or ~/.cache/vendiscope)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from explorer.embed.pipeline import embed_dataset, write_embeddings
     from explorer.embed.registry import resolve_embedder
 
-    dataset = load_dataset(args.source)
+    dataset = load_dataset(args.source, allow_outside=args.allow_outside)
     modality = "text" if (dataset.items["kind"] == "text").any() else "image"
     embedder, notice = resolve_embedder(args.model, pretrained=args.pretrained, device=args.device,
                                         modality=modality, precision=args.precision)

@@ -37,7 +37,7 @@ def run_flag(args: argparse.Namespace) -> int:
     from explorer.data.datasets import load_dataset
     from explorer.store.flags import FlagStore
 
-    dataset = load_dataset(args.source)
+    dataset = load_dataset(args.source, allow_outside=True)  # ids only: no item is read
     ids = _ids(args)
     unknown = sorted(set(ids) - set(dataset.items["id"]))
     if unknown:
@@ -57,7 +57,7 @@ def run_export(args: argparse.Namespace) -> int:
     from explorer.store.export import export_table, write_export
     from explorer.store.flags import FlagStore
 
-    dataset = load_dataset(args.source)
+    dataset = load_dataset(args.source, allow_outside=True)  # ids only: no item is read
     reasons = FlagStore.for_dataset(dataset.source, root=args.cache_dir).reasons()
     items = dataset.items
     if args.flagged:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.data.outputs import check_set
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label, parse_orders
 
 
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     if args.manifest or (args.groups and not clusters) or args.contributions:
         default = Path(args.input).with_name("items.parquet")
         path = Path(args.manifest) if args.manifest else (default if default.is_file() else None)
+        if path == default:  # the pair vendiscope embed wrote: refused when it mixes two runs
+            check_set(default.parent, [Path(args.input).name, default.name])
         if path is None and args.groups and not clusters:
             raise ValueError("--groups needs --manifest (a table with one row per embedding)")
         manifest = _read_manifest(path, x.shape[0]) if path is not None else None

@@ -12,8 +12,8 @@ from explorer.embed.pipeline import embed_dataset
 from explorer.embed.registry import resolve_embedder
 
 
-def gather(reference: str, samples: list[str], *, within: str | None = None, model: str = "auto",
-           cache_dir=None, progress=None) -> tuple[np.ndarray, pd.DataFrame, str, str | None]:
+def gather(reference: str, samples: list[str], *, within: str | None = None, model: str = "auto", cache_dir=None,
+           progress=None, allow_outside: bool = False) -> tuple[np.ndarray, pd.DataFrame, str, str | None]:
     """Embeddings and items of the reference and sample sets in one space.
 
     With ``within`` (a dataset), the names are sets of it; otherwise each name is a dataset path
@@ -28,13 +28,13 @@ def gather(reference: str, samples: list[str], *, within: str | None = None, mod
     if len(set(names)) != len(names):
         raise ValueError(f"each set may be named once: {names}")
     if within:
-        dataset = load_dataset(within)
+        dataset = load_dataset(within, allow_outside=allow_outside)
         missing = [n for n in names if n not in dataset.sets]
         if missing:
             raise ValueError(f"{dataset.name} has no set(s) {missing}; its sets are {dataset.sets}")
         parts: list[tuple[Dataset, str | None]] = [(dataset.select_sets(names), None)]
     else:
-        parts = [(load_dataset(n), Path(n).stem or n) for n in names]
+        parts = [(load_dataset(n, allow_outside=allow_outside), Path(n).stem or n) for n in names]
     modality = "text" if any((d.items["kind"] == "text").any() for d, _ in parts) else "image"
     embedder, notice = resolve_embedder(model, modality=modality)
     xs, tables = [], []

@@ -14,7 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from explorer.data.access import path_problem
 from explorer.data.images import IMAGE_EXTENSIONS
+from explorer.data.outputs import check_set
+from explorer.data.tables import read_table
 
 PATH_COLUMNS = ("path", "image", "image_path", "filepath", "file", "filename")
 TEXT_COLUMNS = ("text", "caption", "output", "generation", "completion", "response")
@@ -22,9 +25,15 @@ ARRAY_SUFFIXES = (".npy", ".npz")
 MANIFEST_NAMES = ("manifest.csv", "manifest.parquet")
 
 
+def no_rejects() -> pd.DataFrame:
+    return pd.DataFrame({"id": pd.Series(dtype="object"), "reason": pd.Series(dtype="object")})
+
+
 @dataclass
 class Dataset:
-    """An items table plus where it came from. ``packs`` are shipped precomputed embeddings."""
+    """An items table plus where it came from. ``packs`` are shipped precomputed embeddings;
+    ``rejected`` are the rows or files that could not become items (``id``, ``reason``), reported
+    with the skipped items when the dataset is embedded."""
 
     items: pd.DataFrame
     name: str
@@ -32,6 +41,7 @@ class Dataset:
     root: Path | None = None
     packs: list[Path] = field(default_factory=list)
     vectors: np.ndarray | None = field(default=None, repr=False)  # precomputed embeddings, row per item
+    rejected: pd.DataFrame = field(default_factory=no_rejects)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -44,7 +54,7 @@ class Dataset:
         mask = self.items["set"].astype(str).isin(sets).to_numpy()
         vectors = None if self.vectors is None else self.vectors[mask]
         return Dataset(self.items[mask].reset_index(drop=True), self.name, self.source, self.root, self.packs,
-                       vectors)
+                       vectors, self.rejected)
 
 
 APP_PACKAGE = "vendiscope_app"  # where a built wheel puts app.py, pages/ and sample_data/
@@ -76,8 +86,10 @@ def _packs(root: Path) -> list[Path]:
     return sorted(folder.glob("*.npz")) if folder.is_dir() else []
 
 
-def load_image_folder(root: str | os.PathLike, *, set_name: str | None = None) -> Dataset:
-    """Every image under ``root`` (recursive); the first sub-folder name is the label.
+def load_image_folder(root: str | os.PathLike, *, set_name: str | None = None, allow_outside: bool = False) -> Dataset:
+    """Every image under ``root`` (recursive); the first sub-folder name is the label. A file whose
+    name is not UTF-8, or a link to a file outside ``root`` (unless ``allow_outside``), is
+    rejected with a reason.
 
     >>> ds = load_image_folder(sample_data_dir() / "real")
     >>> len(ds), ds.items["label"].nunique()
@@ -86,48 +98,52 @@ def load_image_folder(root: str | os.PathLike, *, set_name: str | None = None) -
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"not a folder: {root}")
-    rows = []
+    rows, rejected = [], []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for fname in sorted(filenames):
             if fname.startswith(".") or Path(fname).suffix.lower() not in IMAGE_EXTENSIONS:
                 continue
             rel = (Path(dirpath) / fname).relative_to(root)
+            problem = path_problem(str(root / rel), root, allow_outside=allow_outside)
+            if problem:
+                shown = os.fsencode(rel).decode("utf-8", errors="backslashreplace")
+                rejected.append({"id": shown, "reason": problem})
+                continue
             rows.append({"id": rel.as_posix(), "path": str(root / rel),
                          "label": rel.parts[0] if len(rel.parts) > 1 else None})
     if not rows:
-        raise ValueError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found under {root}")
+        raise ValueError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found under {root}"
+                         + (f"; {len(rejected)} file(s) rejected, e.g. {rejected[0]['reason']}" if rejected else ""))
     items = pd.DataFrame(rows)
     items.insert(1, "kind", "image")
     items["set"] = set_name or root.name
-    return Dataset(items, root.name, str(root), root, _packs(root))
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if suffix in (".jsonl", ".ndjson"):
-        return pd.read_json(path, lines=True, dtype=False)
-    raise ValueError(f"unsupported manifest format {suffix!r}: use .csv, .parquet or .jsonl")
+    return Dataset(items, root.name, str(root), root, _packs(root),
+                   rejected=pd.DataFrame(rejected) if rejected else no_rejects())
 
 
 def load_manifest(
-    path: str | os.PathLike, *, path_column: str | None = None, text_column: str | None = None
+    path: str | os.PathLike, *, path_column: str | None = None, text_column: str | None = None,
+    allow_outside: bool = False,
 ) -> Dataset:
     """A CSV/Parquet/JSONL table with a path column (images, relative to the manifest) or a text
-    column; ``set``, ``label`` and ``id`` columns are used when present.
+    column; ``set``, ``label`` and ``id`` columns are used when present. Rows that cannot be read,
+    and paths outside the manifest's folder (unless ``allow_outside``), are rejected with a reason
+    naming the row.
 
     >>> ds = load_manifest(sample_data_dir() / "manifest.csv")
     >>> "real" in ds.sets
     True
     """
     path = Path(path).expanduser().resolve()
-    table = _read_table(path).reset_index(drop=True)
+    table, unreadable = read_table(path)
+    row_numbers = table.index.to_numpy()  # as the file counts them, for messages
+    table = table.reset_index(drop=True)
+    rejected = [{"id": f"{path.name}:{row}", "reason": reason} for row, reason in
+                zip(unreadable["row"], unreadable["reason"])]
     if table.empty:
-        raise ValueError(f"manifest {path} has no rows")
+        raise ValueError(f"manifest {path} has no readable rows"
+                         + (f" ({len(rejected)} rejected, e.g. {rejected[0]['reason']})" if rejected else ""))
     cols = {c.lower(): c for c in table.columns}
     path_column = path_column or next((cols[c] for c in PATH_COLUMNS if c in cols), None)
     text_column = text_column or next((cols[c] for c in TEXT_COLUMNS if c in cols), None)
@@ -151,7 +167,17 @@ def load_manifest(
     items["label"] = table[cols["label"]].astype(str) if "label" in cols else None
     front = ["id", "kind", "path" if path_column is not None else "text", "set", "label"]
     items = items[front + [c for c in items.columns if c not in front and c != cols.get("id")]]
-    return Dataset(items, path.parent.name, str(path), path.parent, _packs(path.parent))
+    if path_column is not None:  # refused before any file is read or hashed
+        problems = [path_problem(p, path.parent, allow_outside=allow_outside) if p else None for p in items["path"]]
+        bad = np.array([p is not None for p in problems], dtype=bool)
+        rejected += [{"id": i, "reason": f"{'line' if path.suffix.lower() in ('.jsonl', '.ndjson') else 'row'} "
+                                         f"{row_numbers[n]} of {path.name}: {why}"}
+                     for n, (i, why) in enumerate(zip(items["id"], problems)) if why]
+        items = items[~bad].reset_index(drop=True)
+        if items.empty:
+            raise ValueError(f"no usable rows in manifest {path.name}: e.g. {rejected[0]['reason']}")
+    return Dataset(items, path.parent.name, str(path), path.parent, _packs(path.parent),
+                   rejected=pd.DataFrame(rejected) if rejected else no_rejects())
 
 
 def _text_ids(texts: pd.Series) -> pd.Series:
@@ -188,7 +214,12 @@ def load_embeddings(path: str | os.PathLike, *, manifest: str | os.PathLike | No
     default = path.with_name("items.parquet")
     if manifest is not None or default.is_file():
         mpath = Path(manifest) if manifest is not None else default
-        table = _read_table(mpath).reset_index(drop=True)
+        if manifest is None:  # as vendiscope embed wrote them: one run's pair, or refused
+            check_set(path.parent, [path.name, default.name])
+        table, unreadable = read_table(mpath)
+        if len(unreadable):  # rows pair with embeddings by position: a lost row would shift them all
+            raise ValueError(f"{mpath.name}: {unreadable['reason'].iloc[0]}; its rows pair with {path.name}'s "
+                             "by position, so every row must be readable")
         if len(table) != len(vectors):
             raise ValueError(f"{mpath.name} has {len(table)} rows but {path.name} has {len(vectors)} embeddings")
     elif path.suffix.lower() in (".parquet", ".pq"):  # the other columns of the file are the metadata
@@ -247,8 +278,9 @@ def _has_image_column(path: Path) -> bool:
     return any(is_image_type(f.type) for f in pq.read_schema(path))
 
 
-def load_dataset(source: str | os.PathLike) -> Dataset:
+def load_dataset(source: str | os.PathLike, *, allow_outside: bool = False) -> Dataset:
     """Open an image folder or a manifest; a folder holding ``manifest.csv`` uses the manifest.
+    Items whose files lie outside the dataset's folder are rejected unless ``allow_outside``.
 
     >>> load_dataset(sample_data_dir()).name
     'digits'
@@ -257,12 +289,12 @@ def load_dataset(source: str | os.PathLike) -> Dataset:
     if source.is_dir():
         for name in MANIFEST_NAMES:
             if (source / name).is_file():
-                return load_manifest(source / name)
+                return load_manifest(source / name, allow_outside=allow_outside)
         if (source / "state.json").is_file() and any(source.glob("*.arrow")):
             return load_image_table(source)  # datasets.Dataset.save_to_disk
         if any(source.glob("*.tar")) and not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in source.iterdir()):
             return load_webdataset(source)
-        return load_image_folder(source)
+        return load_image_folder(source, allow_outside=allow_outside)
     if source.is_file():
         suffix = source.suffix.lower()
         if suffix == ".txt":
@@ -282,5 +314,5 @@ def load_dataset(source: str | os.PathLike) -> Dataset:
             if not names & {*PATH_COLUMNS, *TEXT_COLUMNS} and names & {"embedding", "embeddings", "vector"}:
                 return load_embeddings(source)
 
-        return load_manifest(source)
+        return load_manifest(source, allow_outside=allow_outside)
     raise FileNotFoundError(f"no such file or folder: {source}")

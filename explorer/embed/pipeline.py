@@ -3,6 +3,7 @@ chunks, broken items are skipped with a reason.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.data.datasets import Dataset
+from explorer.data.outputs import SUMMARY, fingerprint_bytes
 from explorer.data.sources import is_virtual, read_item
 from explorer.embed.decoding import DECODE_MODES, decoded_batches
 from explorer.embed.models.base import Embedder
@@ -55,6 +57,27 @@ def item_digest(row: dict) -> str:
     return file_digest(row["path"])
 
 
+def unreadable_reason(path: str, err: Exception) -> str:
+    """Why a file could not be read, in words; never raises, even for a path the system refuses
+    to look at (a part over 255 bytes, a path over PATH_MAX, a NUL byte).
+
+    >>> unreadable_reason("/no/such.png", FileNotFoundError(2, "No such file or directory"))
+    'file not found'
+    """
+    if isinstance(err, FileNotFoundError):
+        try:
+            return "file not found (dangling symlink)" if os.path.islink(path) else "file not found"
+        except (OSError, ValueError):
+            return "file not found"
+    if isinstance(err, ValueError):
+        return f"unusable path: {err}"
+    if getattr(err, "errno", None) == errno.ELOOP:
+        return "file not found (symlink loop)"
+    if getattr(err, "errno", None) == errno.ENAMETOOLONG:
+        return "unusable path: a name over 255 bytes or a path over the system's limit"
+    return f"file not readable: {getattr(err, 'strerror', None) or err}"
+
+
 def _digests(items: pd.DataFrame, *, cache_dir=None) -> tuple[list[str | None], dict[int, str]]:
     """Content digests of all items. File digests are remembered by (path, size, mtime), so an
     unchanged dataset is not re-read on every open."""
@@ -64,8 +87,8 @@ def _digests(items: pd.DataFrame, *, cache_dir=None) -> tuple[list[str | None], 
         try:
             data = load_arrays(memo_path)
             memo = {p: (int(s), int(m), str(d)) for p, s, m, d in
-                    zip(data["paths"].tolist(), data["sizes"], data["mtimes"], data["digests"].tolist())}
-        except (OSError, ValueError, KeyError):
+                    zip(data["paths"].tolist(), data["sizes"], data["mtimes"], data["digests"].tolist(), strict=True)}
+        except Exception:  # noqa: BLE001 - a damaged memo (BadZipFile, truncation...) is rebuilt, never trusted
             memo = {}
     digests: list[str | None] = []
     reasons: dict[int, str] = {}
@@ -92,11 +115,9 @@ def _digests(items: pd.DataFrame, *, cache_dir=None) -> tuple[list[str | None], 
             memo[path] = (stat.st_size, stat.st_mtime_ns, digest)
             changed = True
             digests.append(digest)
-        except OSError as err:
+        except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
             digests.append(None)
-            broken_link = Path(path).is_symlink() and not Path(path).exists()
-            reasons[i] = "file not found (dangling symlink)" if broken_link else (
-                f"file not readable: {err.strerror or err}")
+            reasons[i] = unreadable_reason(path, err)
     if changed:
         paths = list(memo)
         save_arrays(memo_path, paths=np.array(paths, dtype=str),
@@ -201,7 +222,7 @@ def embed_dataset(
     return EmbeddingResult(
         embeddings=vectors if vectors is not None else np.zeros((0, dim), np.float32),
         items=items.iloc[keep].assign(digest=kept_digests).reset_index(drop=True),
-        skipped=skipped.reset_index(drop=True),
+        skipped=_with_rejected(dataset, skipped),
         embedder=embedder.name,
         embedder_key=embedder.cache_key(),
         n_cached=n_cached,
@@ -220,24 +241,35 @@ def _precomputed(dataset: Dataset, start: float) -> EmbeddingResult:
     skipped = items.loc[~keep, ["id"]].copy()
     skipped["reason"] = np.where(finite[~keep], "all-zero embedding", "embedding contains NaN or inf")
     return EmbeddingResult(
-        embeddings=x[keep], items=items[keep].reset_index(drop=True), skipped=skipped.reset_index(drop=True),
+        embeddings=x[keep], items=items[keep].reset_index(drop=True), skipped=_with_rejected(dataset, skipped),
         embedder="precomputed", embedder_key=f"precomputed-{dataset.source}", n_cached=0,
         n_computed=int(keep.sum()), seconds=time.perf_counter() - start)
 
 
+def _with_rejected(dataset: Dataset, skipped: pd.DataFrame) -> pd.DataFrame:
+    """The skipped items, after the rows or files that never became items (bad manifest rows...)."""
+    if not len(dataset.rejected):
+        return skipped.reset_index(drop=True)
+    return pd.concat([dataset.rejected, skipped], ignore_index=True)
+
+
 def write_embeddings(result: EmbeddingResult, out_dir: str | os.PathLike) -> Path:
     """Write ``embeddings.npy``, ``items.parquet`` (row i describes embedding i), ``skipped.csv``
-    and ``summary.json`` into ``out_dir``, each atomically."""
+    and, last, ``summary.json`` with the fingerprints of the others, each atomically: a reader
+    refuses a folder whose files come from two runs (:mod:`explorer.data.outputs`)."""
     import io
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.save(buf, result.embeddings.astype(np.float32), allow_pickle=False)
-    atomic_write_bytes(out / "embeddings.npy", buf.getvalue())
+    files = {"embeddings.npy": buf.getvalue()}
     buf = io.BytesIO()
     result.items.to_parquet(buf, index=False)
-    atomic_write_bytes(out / "items.parquet", buf.getvalue())
-    atomic_write_bytes(out / "skipped.csv", result.skipped.to_csv(index=False).encode())
-    atomic_write_bytes(out / "summary.json", (json.dumps(result.summary(), indent=2) + "\n").encode())
+    files["items.parquet"] = buf.getvalue()
+    files["skipped.csv"] = result.skipped.to_csv(index=False).encode()
+    for name, data in files.items():
+        atomic_write_bytes(out / name, data)
+    summary = {**result.summary(), "files": {name: fingerprint_bytes(data) for name, data in files.items()}}
+    atomic_write_bytes(out / SUMMARY, (json.dumps(summary, indent=2) + "\n").encode())
     return out

@@ -1,6 +1,7 @@
 """Export items (flagged, selected, or all) as CSV, Parquet or JSON, written atomically."""
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -41,14 +42,34 @@ def _flat(value):
     return value
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets read as the start of a formula
+
+
+def neutralize_formula(value):
+    """A text cell that a spreadsheet would run as a formula, made inert as OWASP recommends: a
+    leading single quote. Other cells (numbers included) are returned as they are.
+
+    >>> neutralize_formula("=SUM(A1:A9)"), neutralize_formula("-1"), neutralize_formula(-1)
+    ("'=SUM(A1:A9)", "'-1", -1)
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_bytes(table: pd.DataFrame, fmt: str) -> bytes:
     """Serialise for a download or a file. Parquet keeps list columns (flags, reasons) as lists,
-    JSON as arrays; CSV writes them as JSON text, so no reason is ever split on its punctuation."""
+    JSON as arrays, both exact; CSV writes them as JSON text, so no reason is ever split on its
+    punctuation, and neutralises every text cell a spreadsheet would run as a formula."""
     if fmt == "csv":
         nested = [c for c in table.columns if table[c].dtype == object and table[c].map(
             lambda v: isinstance(v, (list, tuple, dict)) or hasattr(v, "tolist") and not np.isscalar(v)).any()]
         out = table.assign(**{c: table[c].map(_flat) for c in nested}) if nested else table
-        return out.to_csv(index=False).encode()
+        text = [c for c in out.columns if out[c].dtype == object or pd.api.types.is_string_dtype(out[c])]
+        out = out.assign(**{c: out[c].map(neutralize_formula) for c in text})
+        out.columns = [neutralize_formula(str(c)) for c in out.columns]
+        # every text cell quoted: a bare CR inside a field would otherwise end the row for readers
+        return out.to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC).encode()
     if fmt == "parquet":
         buf = io.BytesIO()
         table.to_parquet(buf, index=False)

@@ -1,0 +1,176 @@
+"""Odd and hostile input: one bad item never sinks a dataset, files outside a dataset are never
+read, damaged caches are rebuilt, and output folders are never left torn."""
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from explorer.cli import main
+from explorer.data.access import PathPolicy, PathRefused, inside
+from explorer.data.datasets import load_dataset, load_image_folder, load_manifest
+from explorer.embed.pipeline import embed_dataset
+from explorer.embed.registry import get_embedder
+from explorer.store.cache import cache_root, load_arrays
+
+
+def png(path, value):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 8), (value, 0, 0)).save(path)
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    """A manifest mixing good images with every odd path: too long, NUL, outside, absolute."""
+    root = tmp_path / "data"
+    for i in range(4):
+        png(root / "ok" / f"{i}.png", 40 * i)
+    outside = tmp_path / "secret.png"
+    png(outside, 250)
+    rows = ["path,label", "ok/0.png,a", "ok/1.png,b",
+            f"{'x' * 300}.png,long-part",
+            f"{'/'.join(['d' * 200] * 30)}/y.png,long-path",
+            "../secret.png,escape", "../../../../../../etc/passwd,passwd", "/etc/shadow,shadow",
+            "ok/2.png,c", "ok/3.png,d"]
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root, outside
+
+
+def test_a_manifest_with_every_odd_path_embeds_the_good_items_and_lists_the_bad(hostile, tmp_path):
+    root, outside = hostile
+    ds = load_dataset(root)
+    assert len(ds.items) == 6 and len(ds.rejected) == 3  # the too-long paths fail when read, below
+    reasons = dict(zip(ds.rejected["id"], ds.rejected["reason"]))
+    for bad, row in [("../secret.png", 5), ("../../../../../../etc/passwd", 6), ("/etc/shadow", 7)]:
+        assert reasons[bad].startswith(f"row {row} of manifest.csv: outside the dataset folder")
+    result = embed_dataset(ds, get_embedder("pixels"), cache_dir=tmp_path / "cache")
+    assert len(result.items) == 4 and len(result.skipped) == 5
+    why = dict(zip(result.skipped["id"], result.skipped["reason"]))
+    assert "unusable path" in why[f"{'x' * 300}.png"] and "unusable path" in why[next(i for i in why if "/y.png" in i)]
+    # nothing outside the dataset was read: no digest of the secret, /etc/passwd or /etc/shadow
+    memo = load_arrays(cache_root(root=tmp_path / "cache") / "digests" / "files.npz")
+    assert all(inside(p, root) for p in memo["paths"].tolist())
+    # allowed outright, the outside file is read (and the system files are at least tried)
+    allowed = embed_dataset(load_dataset(root, allow_outside=True), get_embedder("pixels"),
+                            cache_dir=tmp_path / "cache2")
+    assert "../secret.png" in set(allowed.items["id"])
+
+
+def test_the_cli_names_every_bad_row_and_allow_outside_reads_them(hostile, tmp_path, capsys):
+    root, _ = hostile
+    assert main(["embed", str(root), "--model", "pixels", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 5 item(s)" in err and "row 5 of manifest.csv: outside the dataset folder" in err
+    skipped = pd.read_csv(tmp_path / "out" / "skipped.csv")
+    assert len(skipped) == 5
+    assert main(["embed", str(root), "--model", "pixels", "--out", str(tmp_path / "out2"), "--quiet",
+                 "--allow-outside"]) == 0
+    assert "../secret.png" in set(pd.read_parquet(tmp_path / "out2" / "items.parquet")["id"])
+
+
+def test_non_utf8_names_nul_bytes_latin1_rows_and_broken_json_lines(tmp_path):
+    root = tmp_path / "folder"
+    png(root / "good.png", 10)
+    bad_name = os.fsdecode(b"caf\xe9.png")  # a Latin-1 byte in the file name
+    png(root / bad_name, 20)
+    ds = load_image_folder(root)
+    assert ds.items["id"].tolist() == ["good.png"]
+    assert ds.rejected.to_dict("records") == [{"id": "caf\\xe9.png", "reason": "the path is not valid UTF-8"}]
+
+    csv = tmp_path / "m" / "manifest.csv"
+    png(csv.parent / "a.png", 1)
+    png(csv.parent / "b.png", 2)
+    csv.write_bytes(b"path,label\na.png,caf\xe9\nb.png,fine\n" + b"a\x00.png,nul\n")
+    ds = load_manifest(csv)
+    assert ds.items["id"].tolist() == ["b.png"]
+    assert set(ds.rejected["reason"]) == {"row 1 of manifest.csv is not valid UTF-8 (save the manifest as UTF-8)",
+                                          "row 3 of manifest.csv: the path contains a NUL byte"}
+
+    jsonl = tmp_path / "gen.jsonl"
+    jsonl.write_bytes(b'{"text": "a red bird"}\n{"text": "broken\n[1, 2]\n\n{"text": "a blue car"}\n'
+                      b'{"text": "caf\xe9"}\n')
+    ds = load_manifest(jsonl)
+    assert ds.items["text"].tolist() == ["a red bird", "a blue car"]
+    assert ds.rejected["reason"].tolist() == ["line 2 of gen.jsonl is not JSON: Invalid control character at",
+                                              "line 3 of gen.jsonl is not a JSON object",
+                                              "line 6 of gen.jsonl is not valid UTF-8"]
+    with pytest.raises(ValueError, match="cannot read manifest nope.csv"):
+        load_manifest(tmp_path / "nope.csv")
+
+
+def test_a_corrupt_digest_memo_and_a_damaged_map_are_rebuilt(tmp_path):
+    from explorer.maps.projection import UmapParams, projection_key, umap_project
+    from explorer.store.cache import NPY, entry_path
+
+    root = tmp_path / "imgs"
+    for i in range(6):
+        png(root / f"{i}.png", 30 * i)
+    cache = tmp_path / "cache"
+    first = embed_dataset(load_image_folder(root), get_embedder("pixels"), cache_dir=cache)
+    memo = cache_root(root=cache) / "digests" / "files.npz"
+    memo.write_bytes(b"PK\x03\x04 not a zip at all")
+    again = embed_dataset(load_image_folder(root), get_embedder("pixels"), cache_dir=cache)
+    np.testing.assert_array_equal(again.embeddings, first.embeddings)
+    assert load_arrays(memo)["paths"].size == 6  # rewritten whole
+
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    coords = umap_project(x, cache_dir=cache)
+    path = entry_path("projections", projection_key(x, UmapParams()), NPY, root=cache)
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0x40  # one point moved by a flipped bit
+    path.write_bytes(bytes(raw))
+    np.testing.assert_array_equal(umap_project(x, cache_dir=cache), coords)
+
+
+def test_a_torn_embed_output_is_refused_and_never_read_as_one_dataset(tmp_path, monkeypatch, capsys):
+    """A run stopped between its files leaves new embeddings beside old items: readers refuse
+    the folder instead of pairing them (score --groups used to report the old dataset's groups)."""
+    import explorer.embed.pipeline as pipeline
+
+    root = tmp_path / "imgs"
+    for i in range(5):
+        png(root / "a" / f"{i}.png", 40 * i + 10)
+    out = tmp_path / "out"
+    assert main(["embed", str(root), "--model", "pixels", "--out", str(out), "--quiet"]) == 0
+    assert main(["score", str(out / "embeddings.npy"), "--groups", "label", "--json", "--n-boot", "2"]) == 0
+    for i in range(5):  # the same number of items, other content: sizes alone cannot tell
+        png(root / "a" / f"{i}.png", 40 * i + 13)
+    real_write, calls = pipeline.atomic_write_bytes, []
+
+    def stops_after_the_first_file(path, data):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_write(path, data)
+
+    monkeypatch.setattr(pipeline, "atomic_write_bytes", stops_after_the_first_file)
+    assert main(["embed", str(root), "--model", "pixels", "--out", str(out), "--quiet"]) == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(["score", str(out / "embeddings.npy"), "--groups", "label", "--json"]) == 2
+    assert "mixes two runs" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="mixes two runs"):
+        load_dataset(out / "embeddings.npy")
+    assert main(["embed", str(root), "--model", "pixels", "--out", str(out), "--quiet"]) == 0  # written again
+    assert len(load_dataset(out / "embeddings.npy")) == 5
+    assert json.loads((out / "summary.json").read_text())["files"]["items.parquet"]["bytes"] > 0
+
+
+def test_the_app_path_policy_refuses_alike_whether_a_path_exists_or_not(tmp_path):
+    data = tmp_path / "data"
+    png(data / "a.png", 1)
+    policy = PathPolicy(datasets=[str(data)], allow_dirs=[], path_box=False)
+    assert policy.check(str(data)) == data.resolve()
+    messages = set()
+    for path in [tmp_path / "data" / "a.png", "/etc/passwd", "/no/such/file", tmp_path / "data" / ".." / "x"]:
+        with pytest.raises(PathRefused) as err:
+            policy.check(path)
+        messages.add(str(err.value))
+    assert len(messages) == 1 and "/etc" not in messages.pop()
+    box = PathPolicy(datasets=[], allow_dirs=[str(data)], path_box=True)
+    assert box.check(data / "a.png") == (data / "a.png").resolve()
+    for path in [data / ".." / "elsewhere", "/etc/passwd"]:
+        with pytest.raises(PathRefused):
+            box.check(path)
