@@ -132,7 +132,9 @@ def test_injected_near_duplicates_exact_copies_and_memorised_samples_are_found(d
         write_png(tmp_path / "extra" / f"copy{j}.png", pixels)
         rows.append({"path": f"extra/copy{j}.png", "set": "gmm", "label": real["label"][i]})
     pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
-    result = embed_dataset(load_manifest(tmp_path / "manifest.csv", allow_outside=True), PixelEmbedder(size=16), cache_dir=tmp_path / "c")
+    # the manifest names the sample data's files by absolute path: outside its folder, so allowed
+    dataset = load_manifest(tmp_path / "manifest.csv", allow_outside=True)
+    result = embed_dataset(dataset, PixelEmbedder(size=16), cache_dir=tmp_path / "c")
     c = Comparison(reference="real", n_boot=3).fit(result.embeddings, result.items)
     ids = result.items["id"].to_numpy()
     by_path = dict(zip(result.items["path"], ids))

@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from explorer.compare.comparison import cached_comparison
     from explorer.compare.gate import failing, parse_conditions
     from explorer.compare.gather import gather
-    from explorer.store.cache import atomic_write_bytes
     from explorer.data.outputs import fingerprint_bytes
+    from explorer.store.cache import atomic_write_bytes
     from explorer.store.export import to_bytes
 
     conditions = parse_conditions(args.fail_if)  # a malformed condition fails before any work
