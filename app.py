@@ -9,11 +9,13 @@ from pathlib import Path
 
 import streamlit as st
 
+from explorer.cli.app import app_settings
+
 PAGES = Path(__file__).resolve().parent / "pages"
 
 st.set_page_config(page_title="Vendiscope", page_icon=":material/blur_on:", layout="wide")
-if "cli_sources" not in st.session_state:
-    st.session_state["cli_sources"] = [a for a in sys.argv[1:] if a]
+if "app_settings" not in st.session_state:  # what vendiscope app allows this app to open
+    st.session_state["app_settings"] = app_settings(sys.argv[1:])
 
 page = st.navigation([
     st.Page(PAGES / "overview.py", title="Overview", icon=":material/insights:", default=True),

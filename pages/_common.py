@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from explorer.cli.app import AppSettings
+from explorer.data.access import PathRefused
 from explorer.data.datasets import Dataset, load_dataset, sample_data_dir
 from explorer.embed.models.base import Embedder
 from explorer.embed.pipeline import EmbeddingResult, embed_dataset
@@ -24,8 +26,8 @@ OTHER = "Another path…"
 
 
 @st.cache_resource(show_spinner=False)
-def cached_dataset(source: str):
-    return load_dataset(source)
+def cached_dataset(source: str, allow_outside: bool = False):
+    return load_dataset(source, allow_outside=allow_outside)
 
 
 @st.cache_resource(show_spinner=False)
@@ -66,14 +68,29 @@ def memo_get(key: tuple):
         return memo.get(key)
 
 
+def settings() -> AppSettings:
+    """What this app may open (set by app.py from ``vendiscope app``'s arguments)."""
+    return st.session_state.get("app_settings") or AppSettings()
+
+
 def pick_source() -> str | None:
-    options = [SAMPLE, *st.session_state.get("cli_sources", []), OTHER]
+    """The dataset: the sample, one given at launch, or (with the path box) a typed path that the
+    path policy allows; any other path gets one answer, whether it exists or not."""
+    allowed = settings()
+    options = [SAMPLE, *allowed.sources, *([OTHER] if allowed.path_box else [])]
     choice = st.sidebar.selectbox("Dataset", options, key="source_choice")
     if choice == SAMPLE:
         return str(sample_data_dir())
     if choice == OTHER:
-        path = st.sidebar.text_input("Image folder, manifest, text file or embeddings", key="source_path")
-        return path.strip() or None
+        path = st.sidebar.text_input("Image folder, manifest, text file or embeddings", key="source_path",
+                                     help=f"Under {', '.join(allowed.allow_dirs) or 'no folder yet (--allow-dir)'}")
+        if not path.strip():
+            return None
+        try:
+            return str(allowed.policy().check(path.strip()))
+        except PathRefused as err:
+            st.error(str(err), icon=":material/block:")
+            st.stop()
     return choice
 
 
@@ -100,7 +117,7 @@ def prepare() -> PageState:
         st.stop()
 
     try:
-        dataset = cached_dataset(source)
+        dataset = cached_dataset(source, settings().allow_outside)
     except (FileNotFoundError, ValueError) as err:
         st.error(f"Cannot open {source}: {err}")
         st.stop()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from explorer.cli.app import AppSettings
 from explorer.data.datasets import load_dataset, sample_data_dir
 from explorer.embed.pipeline import embed_dataset
 from explorer.embed.registry import get_embedder
@@ -45,7 +46,7 @@ def test_overview_opens_a_text_file_with_the_offline_text_embedder(tmp_path, mon
     texts = [f"a photo of a {animal} number {i}" for animal in ("cat", "dog", "fox") for i in range(8)]
     (tmp_path / "captions.txt").write_text("\n".join(texts))
     at = AppTest.from_file(APP, default_timeout=600)
-    at.session_state["cli_sources"] = [str(tmp_path / "captions.txt")]
+    at.session_state["app_settings"] = AppSettings(sources=[str(tmp_path / "captions.txt")])
     at.run()
     at.sidebar.selectbox(key="source_choice").set_value(str(tmp_path / "captions.txt")).run()
     assert not at.exception, at.exception
@@ -189,7 +190,7 @@ def test_grids_serve_small_cached_thumbnails(tmp_path):
     (tmp_path / "photos" / "a" / "broken.png").write_bytes(b"not a png")
     source = str(tmp_path / "photos")
     at = AppTest.from_file(APP, default_timeout=600)
-    at.session_state["cli_sources"] = [source]
+    at.session_state["app_settings"] = AppSettings(sources=[source])
     at.session_state["source_choice"] = source
     # 1280-d: the pixels embedder's 3072-d vectors make every spectrum a 3072 x 3072 eigh (seconds)
     at.session_state["embedder"] = "efficientnet-lite0"
@@ -219,7 +220,7 @@ def test_explore_draws_a_sample_of_a_large_map_but_a_lasso_takes_every_item(tmp_
     # for UMAP's, which would take minutes here and are not what this test is about
     xy = cached("projections", projection_key(x, UmapParams()), lambda: pca_reduce(x, dims=2), codec=NPY)
     at = AppTest.from_file(APP, default_timeout=600)
-    at.session_state["cli_sources"] = [str(tmp_path / "big.npy")]
+    at.session_state["app_settings"] = AppSettings(sources=[str(tmp_path / "big.npy")])
     at.session_state["source_choice"] = str(tmp_path / "big.npy")
     at.switch_page("pages/explore.py").run()
     assert not at.exception, at.exception
@@ -236,3 +237,34 @@ def test_explore_draws_a_sample_of_a_large_map_but_a_lasso_takes_every_item(tmp_
     assert at.subheader[0].value == f"Selection: {inside.sum():,} items"
     expected = vendi_scores(x[inside], q=[1.0]).scores[1.0]
     assert [m.value for m in at.metric if m.label == "VS q=1"] == [f"{expected:.2f}"]
+
+
+def test_the_app_opens_only_what_it_was_started_with(tmp_path):
+    """No path box unless enabled; with it, only paths under --allow-dir, and a refusal says the
+    same whether the path exists or not (nothing of any file is shown)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("a private line\nanother private line\n")
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="source_choice").options == ["Sample: handwritten digits + model samples"]
+    assert not at.sidebar.text_input
+
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "captions.txt").write_text("\n".join(f"a photo of a cat number {i}" for i in range(12)))
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["app_settings"] = AppSettings(allow_dirs=[str(allowed)], path_box=True)
+    at.session_state["source_choice"] = "Another path…"
+    at.run()
+    errors = []
+    for path in (secret, tmp_path / "missing.txt", allowed / ".." / "secret.txt", "/etc/passwd"):
+        at.sidebar.text_input(key="source_path").set_value(str(path)).run()
+        assert not at.exception, at.exception
+        errors.append([e.value for e in at.error])
+        page_text = " ".join(m.value for m in at.markdown) + " ".join(str(e.value) for e in at.error)
+        assert "private" not in page_text
+    assert all(e == errors[0] for e in errors) and "opens only" in errors[0][0]
+    at.sidebar.text_input(key="source_path").set_value(str(allowed / "captions.txt")).run()
+    assert not at.exception and not at.error
+    assert [m.label for m in at.metric][:1] == ["VS q=0.1"]

@@ -156,3 +156,114 @@ def test_app_binds_loopback_unless_told_otherwise(host, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_exit_codes_are_distinct_and_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    """0 ok, 1 gate held (tests/test_compare.py), 2 usage or input error, 3 internal error."""
+    x = np.random.default_rng(0).normal(size=(20, 4))
+    np.save(tmp_path / "x.npy", x)
+    for bad in (["--n-boot", "0"], ["--n-boot", "two"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["score", str(tmp_path / "x.npy"), "--groups", "kmeans:2", *bad])
+        assert stop.value.code == 2
+        assert "--n-boot" in capsys.readouterr().err
+
+    # the disk is full: one line, exit 2, no traceback
+    import explorer.embed.pipeline as pipeline
+
+    def full(path, data):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(pipeline, "atomic_write_bytes", full)
+    from PIL import Image
+
+    (tmp_path / "imgs").mkdir()
+    Image.new("RGB", (4, 4), "red").save(tmp_path / "imgs" / "a.png")
+    assert main(["embed", str(tmp_path / "imgs"), "--model", "pixels", "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: No space left on device") and "Traceback" not in "\n".join(err)
+    monkeypatch.undo()
+
+    # the flag store's database cannot be written: one line, exit 2
+    cache = tmp_path / "cache"
+    (cache / "flags").mkdir(parents=True)
+    from explorer.data.datasets import load_dataset
+    from explorer.store.flags import dataset_key
+
+    (cache / "flags" / f"{dataset_key(load_dataset(tmp_path / 'imgs').source)}.sqlite").write_bytes(b"not sqlite" * 100)
+    assert main(["flag", str(tmp_path / "imgs"), "--ids", "a.png", "--reason", "x", "--cache-dir", str(cache)]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: file is not a database")
+
+    # a bug: one line naming the log, exit 3
+    import explorer.cli.score as score
+
+    monkeypatch.setattr(score, "load_array", lambda *a, **k: 1 / 0, raising=False)
+    monkeypatch.setattr("explorer.data.arrays.load_array", lambda *a, **k: 1 / 0)
+    monkeypatch.setenv("VENDISCOPE_CACHE", str(cache))
+    assert main(["score", str(tmp_path / "x.npy")]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("internal error: ZeroDivisionError") and "vendiscope-error.log" in err
+    assert "ZeroDivisionError" in (cache / "vendiscope-error.log").read_text()
+
+
+def test_an_unloadable_checkpoint_fails_the_command(tmp_path, capsys):
+    from PIL import Image
+
+    (tmp_path / "imgs").mkdir()
+    for i in range(3):
+        Image.new("RGB", (8, 8), (50 * i, 0, 0)).save(tmp_path / "imgs" / f"{i}.png")
+    (tmp_path / "broken.pt").write_bytes(b"this is not a checkpoint")
+    code = main(["embed", str(tmp_path / "imgs"), "--model", f"clip:ViT-B-32@{tmp_path / 'broken.pt'}",
+                 "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 2
+    assert "cannot load the clip:ViT-B-32" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "embeddings.npy").exists()
+
+
+def websocket_status(port: int, host_header: str) -> int:
+    """HTTP status of a WebSocket upgrade to the app's stream, sent with this Host (and Origin)."""
+    import base64
+    import socket
+
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (f"GET /_stcore/stream HTTP/1.1\r\nHost: {host_header}\r\nOrigin: http://{host_header}\r\n"
+               f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+               "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: streamlit\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request.encode())
+        return int(s.recv(4096).split(b" ", 2)[1])
+
+
+@pytest.mark.slow
+def test_the_app_refuses_browsers_that_use_a_foreign_host_name(tmp_path):
+    """DNS rebinding: a page at rebind.example whose name now points at 127.0.0.1 cannot open
+    the app's stream; the names the app is served under can."""
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = Path(sys.executable).parent / "vendiscope"
+    proc = subprocess.Popen([str(script), "app", "--port", str(port), "--allow-host", "box.example"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "HOME": str(tmp_path)})
+    try:
+        deadline = time.time() + 60
+        while not listening(port) and time.time() < deadline:
+            assert proc.poll() is None
+            time.sleep(0.2)
+        assert websocket_status(port, f"127.0.0.1:{port}") == 101
+        assert websocket_status(port, f"localhost:{port}") == 101
+        assert websocket_status(port, "box.example") == 101  # --allow-host
+        assert websocket_status(port, f"rebind.example:{port}") == 403
+        assert websocket_status(port, "127.0.0.1.rebind.example") == 403
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_app_refuses_a_bad_path_at_launch(tmp_path, capsys):
+    assert main(["app", str(tmp_path / "nowhere")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    assert main(["app", "--allow-dir", str(tmp_path / "nowhere")]) == 2

@@ -132,3 +132,51 @@ def test_sigkill_midway_loses_at_most_one_chunk(tmp_path):
     summary = pd.read_json(tmp_path / "out" / "summary.json", typ="series")
     assert summary["from_cache"] == saved and summary["computed"] == 240 - saved
     assert summary["embedded"] == 240
+
+
+def children(pid: int) -> set[int]:
+    """Every descendant process of ``pid`` (from /proc)."""
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            kids = [int(c) for t in os.listdir(f"/proc/{p}/task")
+                    for c in open(f"/proc/{p}/task/{t}/children").read().split()]
+        except OSError:
+            continue
+        out.update(kids)
+        todo.extend(kids)
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] not in "ZX"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_no_decode_worker_outlives_a_killed_embed(tmp_path, sig):
+    root = tmp_path / "imgs"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(600):
+        Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(root / f"{i}.jpg")
+    env = {**os.environ, "VENDISCOPE_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "explorer.cli", "embed", str(root), "--model", "efficientnet-lite0",
+                             "--workers", "2", "--batch-size", "16", "--out", str(tmp_path / "out"), "--quiet"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, workers = time.time() + 120, set()
+    while time.time() < deadline and len(workers) < 2:
+        workers = children(proc.pid)
+        time.sleep(0.2)
+    assert len(workers) >= 2, "the decode workers never started"
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    deadline = time.time() + 30
+    while time.time() < deadline and any(alive(w) for w in workers):
+        time.sleep(0.2)
+    assert not [w for w in workers if alive(w)], "decode workers outlived the embed"

@@ -12,7 +12,11 @@ import argparse
 import os
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from explorer.cli.args import positive_int
+from explorer.data.access import PathPolicy
 
 APP_PACKAGE = "vendiscope_app"
 # what .streamlit/config.toml says for a checkout, passed explicitly so any folder works
@@ -20,12 +24,95 @@ STREAMLIT_OPTIONS = {"server.headless": "true", "server.runOnSave": "false", "se
                      "browser.gatherUsageStats": "false", "client.toolbarMode": "minimal"}
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("app", help="launch the app (default: the bundled sample data)")
+    p = sub.add_parser("app", help="launch the app (default: the bundled sample data)",
+                       description="Serve the app on 127.0.0.1. It opens the datasets named here (the sample "
+                                   "data when none are) and nothing else, unless --path-box lets visitors type "
+                                   "paths under the --allow-dir folders.")
     p.add_argument("paths", nargs="*", help="datasets to open")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s)")
-    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="bind address (default: %(default)s). 0.0.0.0 serves every network this machine is on: "
+                        "anyone who can reach it can browse the datasets given here")
+    p.add_argument("--port", type=positive_int, default=8501)
+    p.add_argument("--allow-dir", action="append", default=[], metavar="DIR",
+                   help="with --path-box, paths under DIR may be opened (repeatable)")
+    p.add_argument("--path-box", action="store_true", help="show a box where visitors type a dataset path")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also accept browsers that reach the app by this host name (repeatable); other names are "
+                        "refused, which stops DNS rebinding")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="read items whose files lie outside their dataset's folder")
     p.set_defaults(func=run)
+
+
+@dataclass
+class AppSettings:
+    """What the app may open: the datasets it was started with and, with the path box, paths
+    under the allowed folders."""
+
+    sources: list[str] = field(default_factory=list)
+    allow_dirs: list[str] = field(default_factory=list)
+    path_box: bool = False
+    allow_outside: bool = False
+
+    def policy(self) -> PathPolicy:
+        from explorer.data.datasets import sample_data_dir
+
+        return PathPolicy(datasets=[*self.sources, str(sample_data_dir())], allow_dirs=self.allow_dirs,
+                          path_box=self.path_box)
+
+    def argv(self) -> list[str]:
+        """The script's arguments that carry these settings (read back by :func:`app_settings`)."""
+        out = [f"--allow-dir={d}" for d in self.allow_dirs]
+        out += ["--path-box"] * self.path_box + ["--allow-outside"] * self.allow_outside
+        return out + ["--", *self.sources]
+
+
+def app_settings(argv: list[str]) -> AppSettings:
+    """The settings ``vendiscope app`` hands to the app's script: flags, ``--``, then sources.
+    Without that ``--`` the script was not started by ``vendiscope app`` (e.g. a test runner's own
+    arguments), and the defaults apply: the sample data only.
+
+    >>> app_settings(["--allow-dir=/data", "--path-box", "--", "/data/a.csv"])
+    AppSettings(sources=['/data/a.csv'], allow_dirs=['/data'], path_box=True, allow_outside=False)
+    >>> app_settings(["-q", "tests/test_app.py"])
+    AppSettings(sources=[], allow_dirs=[], path_box=False, allow_outside=False)
+    """
+    if "--" not in argv:
+        return AppSettings()
+    cut = argv.index("--")
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--allow-dir", action="append", default=[])
+    parser.add_argument("--path-box", action="store_true")
+    parser.add_argument("--allow-outside", action="store_true")
+    args, _ = parser.parse_known_args(argv[:cut])
+    return AppSettings([a for a in argv[cut + 1:] if a], args.allow_dir, args.path_box, args.allow_outside)
+
+
+def allowed_hosts(host: str, extra: list[str]) -> list[str]:
+    """Host names a browser may use to reach the app: loopback, the bind address, this machine's
+    own names and addresses when it serves every network (0.0.0.0), and ``extra``. Streamlit
+    refuses the app's connection for any other name, so a page that rebinds its own domain
+    to 127.0.0.1 cannot drive the app.
+
+    >>> allowed_hosts("127.0.0.1", ["box.lan"])
+    ['localhost', '127.0.0.1', '::1', 'box.lan']
+    """
+    names = [*LOOPBACK_NAMES]
+    if host in ("0.0.0.0", "::"):
+        import socket
+
+        try:
+            name = socket.gethostname()
+            names += [name, socket.getfqdn(), *socket.gethostbyname_ex(name)[2]]
+        except OSError:
+            pass
+    elif host:
+        names.append(host)
+    return list(dict.fromkeys([*names, *extra]))
 
 
 def app_script() -> Path:
@@ -44,10 +131,10 @@ def app_script() -> Path:
                             "reinstall vendiscope")
 
 
-def streamlit_command(*, host: str, port: int, paths: list[str]) -> list[str]:
+def streamlit_command(*, host: str, port: int, settings: AppSettings, hosts: list[str] | None = None) -> list[str]:
     """The command that serves the app.
 
-    >>> streamlit_command(host="127.0.0.1", port=8501, paths=[])[4].endswith("streamlit_app.py")
+    >>> streamlit_command(host="127.0.0.1", port=8501, settings=AppSettings())[4].endswith("streamlit_app.py")
     True
     """
     entry = Path(__file__).resolve().parent / "launch" / "streamlit_app.py"
@@ -55,13 +142,25 @@ def streamlit_command(*, host: str, port: int, paths: list[str]) -> list[str]:
            "--server.port", str(port)]
     for name, value in STREAMLIT_OPTIONS.items():
         cmd += [f"--{name}", value]
-    if paths:
-        cmd += ["--", *[str(Path(p).expanduser().resolve()) for p in paths]]
-    return cmd
+    for name in hosts or allowed_hosts(host, []):
+        cmd += ["--server.allowedHosts", name]
+    return [*cmd, "--", *settings.argv()]  # Streamlit hands what follows its '--' to the script
 
 
 def run(args: argparse.Namespace) -> int:
-    cmd = streamlit_command(host=args.host, port=args.port, paths=args.paths)
-    print(f"Vendiscope at http://{args.host}:{args.port}", file=sys.stderr)
+    from explorer.data.datasets import load_dataset
+
+    sources = [str(Path(p).expanduser().resolve()) for p in args.paths]
+    for source in sources:  # a bad path is said now, not after the server has started
+        load_dataset(source, allow_outside=args.allow_outside)
+    for folder in args.allow_dir:
+        if not Path(folder).expanduser().is_dir():
+            raise FileNotFoundError(f"--allow-dir {folder}: not a folder")
+    settings = AppSettings(sources, [str(Path(d).expanduser().resolve()) for d in args.allow_dir], args.path_box,
+                           args.allow_outside)
+    hosts = allowed_hosts(args.host, args.allow_host)
+    cmd = streamlit_command(host=args.host, port=args.port, settings=settings, hosts=hosts)
+    print(f"Vendiscope at http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+          f" (browsers may reach it as {', '.join(hosts)})", file=sys.stderr)
     env = {**os.environ, "VENDISCOPE_APP_SCRIPT": str(app_script())}
     return subprocess.call(cmd, env=env)

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from explorer.cli.args import positive_int
 from explorer.embed.registry import describe_embedders
 
 
@@ -16,11 +17,13 @@ def add_parser(sub) -> None:
     p.add_argument("--reference", required=True, metavar="REF", help="the reference set (path, or set name with --in)")
     p.add_argument("--in", dest="within", metavar="DATASET", help="one dataset holding all sets (a 'set' column)")
     p.add_argument("--model", default="auto", help=f"embedder (default: auto). {describe_embedders()}")
-    p.add_argument("--k", type=int, default=5, help="neighbours for the k-NN balls (default %(default)s)")
-    p.add_argument("--clusters", type=int, help="reference regions (default: 20, fewer for small references)")
+    p.add_argument("--k", type=positive_int, default=5, help="neighbours for the k-NN balls (default %(default)s)")
+    p.add_argument("--clusters", type=positive_int,
+                   help="reference regions (default: 20, fewer for small references)")
     p.add_argument("--near-threshold", type=float, help="cosine for near duplicates (default: relative to spacing)")
     p.add_argument("--copy-threshold", type=float, help="cosine for memorised copies (default: relative to spacing)")
-    p.add_argument("--n-boot", type=int, default=20, help="equal-n random subsets for the intervals (default 20)")
+    p.add_argument("--n-boot", type=positive_int, default=20,
+                   help="equal-n random subsets for the intervals (default 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="also write summary.json and diagnostics.parquet (per item) here")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

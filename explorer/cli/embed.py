@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from explorer.cli.args import non_negative_int, positive_int
 from explorer.embed.registry import describe_embedders
 
 
@@ -14,14 +15,15 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default="auto", help=f"embedder (default: auto). {describe_embedders()}")
     p.add_argument("--pretrained", help="open_clip pretrained tag or checkpoint path")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    p.add_argument("--batch-size", type=int, help="default: 512 on CUDA, 64-512 on CPU by model")
+    p.add_argument("--batch-size", type=positive_int, help="default: 512 on CUDA, 64-512 on CPU by model")
     p.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
                    help="autocast on CUDA (auto: bf16 where supported, else fp16)")
-    p.add_argument("--workers", type=int, help="decode worker processes (default: cores - 1 for image models)")
+    p.add_argument("--workers", type=non_negative_int,
+                   help="decode worker processes (default: cores - 1 for image models)")
     p.add_argument("--decode", choices=("auto", "cpu", "gpu"), default="auto",
                    help="where JPEGs are decoded and resized: cpu (PIL in the workers), gpu (torchvision decode_jpeg "
                         "on the model's device; other files still use the CPU) or auto (gpu on CUDA)")
-    p.add_argument("--chunk-size", type=int, default=2048,
+    p.add_argument("--chunk-size", type=positive_int, default=2048,
                    help="items per cache chunk: a killed job re-embeds at most this many (default %(default)s)")
     p.add_argument("--allow-outside", action="store_true",
                    help="read items whose files lie outside the dataset's folder (refused by default)")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.cli.args import positive_int
 from explorer.data.outputs import check_set
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label, parse_orders
 
@@ -27,7 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument("--groups", metavar="COLUMN",
                    help="also score each group at equal n: a manifest column, or kmeans:K for K clusters")
     p.add_argument("--manifest", help="table with one row per embedding (default: items.parquet beside INPUT)")
-    p.add_argument("--n-boot", type=int, default=50, help="random equal-n subsets per group (default 50)")
+    p.add_argument("--n-boot", type=positive_int, default=50, help="random equal-n subsets per group (default 50)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--key", help="array name inside an .npz")
     p.add_argument("--column", help="array column of a .parquet")

@@ -185,6 +185,11 @@ def embed_dataset(
     jobs = [(digest, records[i]) for digest, i in todo.items()]
     # the hint resolves the device, which imports torch: only pay for it when there is work
     batch_size = batch_size or (embedder.batch_size_hint if jobs else 1)
+    if jobs:
+        try:  # a model that cannot be loaded fails the job here, not every item one by one
+            embedder.load()
+        except Exception as err:  # noqa: BLE001 - whatever the loader raised, said in one line
+            raise RuntimeError(f"cannot load the {embedder.name} model: {type(err).__name__}: {err}") from err
     failed: dict[str, str] = {}
     chunk_digests: list[str] = []
     chunk_vectors: list[np.ndarray] = []

@@ -68,6 +68,8 @@ def bootstrap_scores(
     labels = pd.Series([str(g) for g in groups])
     if len(labels) != len(embeddings):
         raise ValueError(f"{len(labels)} group labels for {len(embeddings)} rows")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     index = labels.groupby(labels).indices
     size = n or min(len(i) for i in index.values())
     if size < 2:

@@ -46,6 +46,10 @@ class Embedder:
     def cache_key(self) -> str:
         raise NotImplementedError
 
+    def load(self) -> None:
+        """Load the weights now (they load lazily otherwise), so that a model that cannot be
+        loaded fails the job at once instead of failing every item."""
+
     def preprocess(self, item: Any) -> Any:
         """One decoded image (PIL) or text to the model's input."""
         raise NotImplementedError
@@ -209,6 +213,9 @@ class TorchImageEmbedder(Embedder):
             self.device = resolve_device(self.device)
             self._model = self._load().to(self.device).eval()
         return self._model
+
+    def load(self) -> None:
+        self.model  # noqa: B018 - building it is the point
 
     def encode(self, batch) -> np.ndarray:
         import torch

