@@ -1,9 +1,9 @@
 """Shared by the pages: the sidebar's dataset, embedder and set choices, and the heavy results
-(embeddings, map, spectrum) memoised per process on top of the library's disk caches."""
+(embeddings, map, spectrum) shared by every session of the process (explorer.store.work) on top
+of the library's disk caches."""
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +20,7 @@ from explorer.maps.clusters import kmeans_labels
 from explorer.maps.projection import umap_project
 from explorer.metrics.vendi import cached_analysis
 from explorer.store.thumbnails import thumbnail_files
+from explorer.store.work import JobProgress, SharedWork
 
 SAMPLE = "Sample: handwritten digits + model samples"
 OTHER = "Another path…"
@@ -35,37 +36,45 @@ def cached_embedder(name: str, modality: str):
     return resolve_embedder(name, modality=modality)
 
 
-MEMO_SIZE = 32
+MEMO_BYTES = int(os.environ.get("VENDISCOPE_MEMO_BYTES", 1536 << 20))  # results kept per server process
 
 
 @st.cache_resource(show_spinner=False)
-def results_memo() -> tuple[OrderedDict, threading.Lock]:
-    """Per-process memo of heavy results. A plain dict rather than st.cache_data, because the
-    computations report progress into page elements, which Streamlit's caches cannot replay."""
-    return OrderedDict(), threading.Lock()
+def shared_work() -> SharedWork:
+    """Heavy results of this server process, shared by every session: one computation per key
+    (a second session waits for the first), cancelled when nobody waits, kept within MEMO_BYTES.
+    Not st.cache_data: a computation reports progress to every session that waits for it."""
+    return SharedWork(max_bytes=MEMO_BYTES, workers=2)
 
 
 def memoized(key: tuple, compute):
-    """``compute()``, remembered under ``key`` (least recently used entries go first). Keys must be
-    cheap to build: names, tuples, short hashes of small arrays, never the embeddings themselves."""
-    memo, lock = results_memo()
-    with lock:  # sessions run in threads of one process
-        if key in memo:
-            memo.move_to_end(key)  # what every rerun uses (embeddings, map) is never the one evicted
-            return memo[key]
-    value = compute()  # outside the lock: a long computation must not hold up other sessions
-    with lock:
-        memo[key] = value
-        while len(memo) > MEMO_SIZE:
-            memo.popitem(last=False)
+    """``compute()``, shared under ``key`` and run in this session's thread (cheap work, which
+    must not queue behind heavy jobs). Keys must be cheap to build: names, tuples, short hashes of
+    small arrays, never the embeddings themselves."""
+    return shared_work().run(key, lambda job: compute(), inline=True)
+
+
+def with_progress(key: tuple, compute, *, label: str):
+    """``compute(job)``, shared under ``key`` and run in the worker pool, while this page shows
+    its progress (stage, count, rate, time left) and stays responsive; a session that leaves
+    stops waiting, and the work is cancelled once nobody waits for it."""
+    work = shared_work()
+    value = work.get(key)
+    if value is not None:
+        return value
+    bar = st.empty()
+
+    def tick(progress: JobProgress) -> None:
+        bar.progress(progress.fraction, text=f"{label} · {progress.describe()}")
+
+    value = work.run(key, compute, on_tick=tick)
+    bar.empty()
     return value
 
 
 def memo_get(key: tuple):
-    """The memoised value under ``key``, or None (nothing is computed)."""
-    memo, lock = results_memo()
-    with lock:
-        return memo.get(key)
+    """The shared result under ``key``, or None (nothing is computed)."""
+    return shared_work().get(key)
 
 
 def settings() -> AppSettings:
@@ -151,23 +160,17 @@ def prepare() -> PageState:
 
 
 def _embed_and_project(dataset: Dataset, embedder: Embedder, embed_key: tuple, umap_key: tuple):
-    """Embeddings and map, made (or read from the disk caches) with progress shown in a status block."""
-    with st.status(f"Preparing {dataset.name} ({len(dataset):,} items)…", expanded=False) as status:
-        bar = st.progress(0.0, text="embedding")
-
-        def on_embed(done: int, total: int, message: str) -> None:
-            bar.progress(done / total if total else 1.0, text=f"{message}: {done:,}/{total:,}")
-
-        result = memoized(embed_key, lambda: embed_dataset(dataset, embedder, progress=on_embed))
-        bar.progress(1.0, text=f"embedded {len(result.items):,} items with {result.embedder}")
-        if len(result.items) == 0:
-            status.update(label="No item could be embedded", state="error")
-            st.dataframe(result.skipped)
-            st.stop()
-        status.write("Projecting with UMAP (cached after the first time)…")
-        coords = memoized(umap_key, lambda: umap_project(result.embeddings, progress=status.write))
-        status.update(label=f"{dataset.name}: {len(result.items):,} items embedded with {result.embedder}",
-                      state="complete")
+    """Embeddings and map, made (or read from the disk caches) with their progress on the page."""
+    result = with_progress(embed_key, lambda job: embed_dataset(dataset, embedder, progress=job.report),
+                           label=f"Embedding {dataset.name} ({len(dataset):,} items)")
+    if len(result.items) == 0:
+        st.error(f"No item of {dataset.name} could be embedded; the reasons:", icon=":material/error:")
+        st.dataframe(result.skipped, hide_index=True)
+        st.stop()
+    coords = with_progress(umap_key, lambda job: umap_project(result.embeddings, progress=job.stage("")),
+                           label=f"Mapping {len(result.items):,} items")
+    st.expander(f"{dataset.name}: {len(result.items):,} items embedded with {result.embedder}",
+                icon=":material/check:")
     return result, coords
 
 

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.compare.comparison import cached_comparison
-from pages._common import PageState, memoized
+from pages._common import PageState, with_progress
 
 
 def reference_choice(state: PageState) -> str | None:
@@ -23,11 +23,6 @@ def comparison_of(state: PageState, reference: str) -> tuple[dict, pd.DataFrame]
     """Summary and per-item diagnostics of the chosen sets against ``reference`` (disk-cached);
     the table's rows follow ``state.items[state.mask]``."""
     x, items = state.result.embeddings[state.mask], state.items[state.mask]
-
-    def compute():
-        with st.status(f"Comparing {len(state.chosen) - 1} set(s) with {reference}…", expanded=False) as status:
-            out = cached_comparison(x, items, reference=reference)
-            status.update(label="Comparison ready", state="complete")
-        return out
-
-    return memoized(("compare", state.source, state.embedder.cache_key(), tuple(state.chosen), reference), compute)
+    return with_progress(("compare", state.source, state.embedder.cache_key(), tuple(state.chosen), reference),
+                         lambda job: cached_comparison(x, items, reference=reference, progress=job.report),
+                         label=f"Comparing {len(state.chosen) - 1} set(s) with {reference}")

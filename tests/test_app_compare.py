@@ -1,4 +1,5 @@
 """AppTest of the Compare page on the sample data: the library's numbers, flagging a diagnostic."""
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +50,53 @@ def test_explore_colours_and_filters_by_a_diagnostic(sample_page):
     assert not at.exception, at.exception
     expected = int(flag_masks(table)["underrepresented[collapsed]"].sum())
     assert at.subheader[0].value.endswith(f"{expected:,} items")
+
+
+@pytest.mark.slow
+def test_two_sessions_opening_compare_at_once_compute_it_once(tmp_path, monkeypatch):
+    import threading
+
+    import numpy as np
+    import pandas as pd
+    from streamlit.testing.v1 import AppTest
+
+    import explorer.compare.comparison as comparison
+    from explorer.cli.app import AppSettings
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(400, 24)).astype(np.float32)
+    np.save(tmp_path / "vectors.npy", x)
+    pd.DataFrame({"id": [f"v{i}" for i in range(400)], "set": ["real"] * 200 + ["gen"] * 200}).to_parquet(
+        tmp_path / "items.parquet")
+    real_fit, fits = comparison.Comparison.fit, []
+
+    def counted_fit(self, *args, **kwargs):
+        fits.append(threading.current_thread().name)
+        import time
+
+        time.sleep(1.0)  # long enough for the second session to ask while the first computes
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(comparison.Comparison, "fit", counted_fit)
+    pages, errors = [], []
+
+    def session():
+        try:
+            at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=600)
+            at.session_state["app_settings"] = AppSettings(sources=[str(tmp_path / "vectors.npy")])
+            at.session_state["source_choice"] = str(tmp_path / "vectors.npy")
+            at.run()
+            at.switch_page("pages/compare.py").run()
+            assert not at.exception, at.exception
+            pages.append(at.dataframe[0].value)
+        except BaseException as err:  # noqa: BLE001 - reported by the main thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=session) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(fits) == 1, fits
+    assert len(pages) == 2 and pages[0].equals(pages[1])

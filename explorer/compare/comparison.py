@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,9 @@ from explorer.metrics.kernels import span_reduce
 from explorer.metrics.prdc import prdc
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.store.cache import Codec, cached, hash_key
+
+STAGES = ("reducing dimensions", "scores at equal n", "precision, recall, density, coverage", "regions and classes",
+          "novel modes", "duplicates", "diagnostics")
 
 
 def metric_name(q: float) -> str:
@@ -74,7 +77,12 @@ class Comparison:
         self.diagnostics = diagnostics
         self.seed = seed
 
-    def fit(self, x: np.ndarray, items: pd.DataFrame) -> Comparison:
+    def fit(self, x: np.ndarray, items: pd.DataFrame, *,
+            progress: Callable[[int, int, str], None] | None = None) -> Comparison:
+        """Compare; ``progress(stage, stages, name)`` is called as each stage starts (and may
+        raise to stop the work)."""
+        report = progress or (lambda done, total, stage: None)
+        report(0, len(STAGES), STAGES[0])
         x = span_reduce(x)  # same cosines, fewer dimensions for the d×d work below
         items = items.reset_index(drop=True)
         if len(items) != len(x):
@@ -92,17 +100,20 @@ class Comparison:
 
         # 80% of the smallest set, so that every set, the smallest too, varies across subsets
         self.equal_n_ = max(2, int(0.8 * min(len(i) for i in self.index_.values())))
+        report(1, len(STAGES), STAGES[1])
         self.scores_ = bootstrap_scores(x, sets, q=self.q, n=self.equal_n_, n_boot=self.n_boot, seed=self.seed)
         rng = np.random.default_rng(self.seed)
         self.spectra_ = {s: cosine_spectrum(x[np.sort(rng.choice(i, self.equal_n_, replace=False))]).eigenvalues
                          for s, i in self.index_.items()}
 
+        report(2, len(STAGES), STAGES[2])
         self.prdc_ = {s: prdc(ref, x[self.index_[s]], k=self.k) for s in self.sets_}
         self.memorization_ = {
             s: Memorization.from_neighbours(p.fake_nearest, p.fake_nearest_sim, p.real_nearest_sim,
                                             alpha=self.alpha, threshold=self.copy_threshold)
             for s, p in self.prdc_.items()}
 
+        report(3, len(STAGES), STAGES[3])
         self.regions_ = fit_regions(ref, {s: x[self.index_[s]] for s in self.sets_}, n_clusters=self.n_clusters,
                                     seed=self.seed, under=self.under, over=self.over)
         self.class_basis_ = "label" if self._has_labels() else "region"
@@ -110,7 +121,9 @@ class Comparison:
         self.classes_ = class_table(ref, ref_classes, {s: (x[self.index_[s]], self.classes_of(s)) for s in self.sets_},
                                     share_floor=self.collapse_floor, vs_floor=self.collapse_floor, seed=self.seed)
 
+        report(4, len(STAGES), STAGES[4])
         self.novel_ = {s: novel_modes(x[self.index_[s]], ref, eta=self.eta) for s in self.sets_}
+        report(5, len(STAGES), STAGES[5])
 
         digests = items["digest"] if "digest" in items else pd.Series([None] * len(items))
         keys = [d if isinstance(d, str) and d else None for d in digests]
@@ -123,7 +136,9 @@ class Comparison:
             self.exact_[idx[first >= 0]] = idx[first[first >= 0]]
             self.near_[s] = near_duplicates(x[idx], alpha=self.alpha, threshold=self.near_threshold)
 
+        report(6, len(STAGES), STAGES[6])
         self.diagnostics_ = run_diagnostics(self, None if self.diagnostics is None else list(self.diagnostics))
+        report(len(STAGES), len(STAGES), "done")
         return self
 
     def _has_labels(self) -> bool:
@@ -250,7 +265,7 @@ COMPARISON = Codec("parquet", _pack, _unpack)
 
 
 def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cache_dir=None,
-                      **params) -> tuple[dict, pd.DataFrame]:
+                      progress: Callable[[int, int, str], None] | None = None, **params) -> tuple[dict, pd.DataFrame]:
     """:meth:`Comparison.summary` and the per-item table: id, region, a score per diagnostic,
     ``flags`` and ``reasons`` (:func:`explorer.diagnostics.diagnostic_table`), stored on disk by a
     hash of the embeddings, the items' ids, sets and labels, the parameters and the registered
@@ -261,7 +276,7 @@ def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cac
                    x.tobytes(), items[cols].astype(str).to_csv(index=False))
 
     def compute() -> tuple[dict, pd.DataFrame]:
-        c = Comparison(reference=reference, **params).fit(x, items)
+        c = Comparison(reference=reference, **params).fit(x, items, progress=progress)
         table = diagnostic_table(c.diagnostics_, c.items_["id"])
         table.insert(1, "region", c.item_regions())
         return c.summary(), table

@@ -1,0 +1,167 @@
+"""Many users at once: N headless browser sessions against one local `vendiscope app` for a fixed
+time, each repeating the same actions (open Overview, Explore, Modes and Compare by their links,
+draw a lasso on Explore). Prints per-action p50/p90/max for one user and for N users, their p90
+ratio (target <= 2), and the server's RSS over two identical rounds of N users (target: flat
+within 10%).
+
+    python benchmarks/load.py [--sessions 6] [--seconds 60]
+
+Needs Chromium (/usr/bin/chromium) and the playwright package (never `playwright install`).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync",
+        "--no-first-run", "--disable-component-update"]
+PAGES = [("overview", "/", "Vendi scores per set"), ("explore", "/explore", "All filtered items"),
+         ("modes", "/modes", "Weight of mode 1"), ("compare", "/compare", "Diversity and fidelity per set")]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, from /proc."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in open(f"/proc/{p}/status"):
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            todo += [int(c) for t in os.listdir(f"/proc/{p}/task")
+                     for c in open(f"/proc/{p}/task/{t}/children").read().split()]
+        except OSError:
+            continue
+    return total / 1024
+
+
+async def settle(page) -> None:
+    """Wait until the app has finished its rerun (Streamlit's running indicator is gone)."""
+    await page.wait_for_timeout(150)
+    await page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=600_000)
+
+
+async def lasso(page) -> None:
+    area = await page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    points = [(area["x"] + fx * area["width"], area["y"] + fy * area["height"])
+              for fx, fy in [(0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.1, 0.5)]]
+    await page.mouse.move(*points[0])
+    await page.mouse.down()
+    for x, y in points[1:] + points[:1]:
+        await page.mouse.move(x, y, steps=5)
+    await page.mouse.up()
+
+
+async def user(browser, url: str, seconds: float, timings: dict[str, list[float]]) -> None:
+    context = await browser.new_context(viewport={"width": 1300, "height": 900})
+    page = await context.new_page()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for name, path, marker in PAGES:
+            start = time.monotonic()
+            await page.goto(url + path)
+            await page.get_by_text(marker).first.wait_for(timeout=600_000)
+            await settle(page)
+            timings.setdefault(name, []).append(time.monotonic() - start)
+            if name == "explore":
+                await page.locator(".js-plotly-plot").first.wait_for(timeout=600_000)
+                start = time.monotonic()
+                await lasso(page)
+                await page.get_by_text("Selection:").first.wait_for(timeout=600_000)
+                await settle(page)
+                timings.setdefault("lasso", []).append(time.monotonic() - start)
+    await context.close()
+
+
+async def round_of(url: str, sessions: int, seconds: float) -> dict[str, list[float]]:
+    from playwright.async_api import async_playwright
+
+    timings: dict[str, list[float]] = {}
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        await asyncio.gather(*[user(browser, url, seconds, timings) for _ in range(sessions)])
+        await browser.close()
+    return timings
+
+
+def summary(timings: dict[str, list[float]]) -> dict[str, tuple[float, float, float, int]]:
+    out = {}
+    for name, values in timings.items():
+        values = sorted(values)
+        p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
+        out[name] = (statistics.median(values), p90, values[-1], len(values))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="vendiscope-load-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HOME": str(home), "VENDISCOPE_CACHE": os.environ.get("VENDISCOPE_CACHE", str(home / "cache"))}
+    server = subprocess.Popen([str(Path(sys.executable).parent / "vendiscope"), "app", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        samples: list[tuple[float, float]] = []
+        stop = threading.Event()
+
+        def sample() -> None:
+            t0 = time.monotonic()
+            while not stop.is_set():
+                samples.append((time.monotonic() - t0, rss_mb(server.pid)))
+                stop.wait(1.0)
+
+        threading.Thread(target=sample, daemon=True).start()
+        print("warming up (one pass of every page; the first computes and caches on disk)...", flush=True)
+        asyncio.run(round_of(url, 1, 1))
+        single = summary(asyncio.run(round_of(url, 1, args.seconds)))
+        marks = [len(samples)]
+        many = [summary(asyncio.run(round_of(url, args.sessions, args.seconds)))]
+        marks.append(len(samples))
+        many.append(summary(asyncio.run(round_of(url, args.sessions, args.seconds))))
+        marks.append(len(samples))
+        stop.set()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    print(f"\nper action, seconds: 1 user | {args.sessions} users (round 1) | p90 ratio")
+    for name in single:
+        s1, sn = single[name], many[0].get(name)
+        if sn is None:
+            continue
+        print(f"  {name:9s} p50 {s1[0]:6.2f} p90 {s1[1]:6.2f} max {s1[2]:6.2f} (n={s1[3]:3d}) | "
+              f"p50 {sn[0]:6.2f} p90 {sn[1]:6.2f} max {sn[2]:6.2f} (n={sn[3]:3d}) | {sn[1] / s1[1]:5.2f}x")
+    first = [mb for _, mb in samples[marks[0]:marks[1]]]
+    second = [mb for _, mb in samples[marks[1]:marks[2]]]
+    if first and second:
+        change = (max(second) - max(first)) / max(first)
+        print(f"\nserver RSS, MB: round 1 start {first[0]:.0f} peak {max(first):.0f} end {first[-1]:.0f}; "
+              f"round 2 start {second[0]:.0f} peak {max(second):.0f} end {second[-1]:.0f}; "
+              f"peak change {100 * change:+.1f}% (target within ±10%)")
+
+
+if __name__ == "__main__":
+    main()
