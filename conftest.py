@@ -1,5 +1,12 @@
+import contextlib
 import json
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 # No test may wait on the network: pretrained-weight lookups must fail fast and offline.
@@ -10,6 +17,66 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 APP = str(Path(__file__).resolve().parent / "app.py")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """Stop a process started in its own session, and everything it started."""
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextlib.contextmanager
+def running_app(*args: str, cwd, env: dict | None = None, script: Path | None = None, timeout: float = 90):
+    """``vendiscope app ARGS`` on a free port, in its own process group; yields (port, process)
+    once its health endpoint answers, and stops the whole group after."""
+    port = free_port()
+    host = args[args.index("--host") + 1] if "--host" in args else "127.0.0.1"
+    command = [str(script or Path(sys.executable).parent / "vendiscope"), "app", "--port", str(port), *args]
+    proc = subprocess.Popen(command, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + timeout
+        while True:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                if urllib.request.urlopen(f"http://{host}:{port}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                assert time.time() < deadline, "the app did not come up"
+                time.sleep(0.3)
+        yield port, proc
+    finally:
+        stop_group(proc)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_process_left_behind():
+    """The test session ends with no child process left: every fixture stops what it starts."""
+    yield
+    import psutil
+
+    left = [c for c in psutil.Process().children(recursive=True) if c.is_running() and c.status() != "zombie"]
+    time.sleep(0.5) if left else None
+    left = [c for c in left if c.is_running() and c.status() != "zombie"]
+    for child in left:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    assert not left, f"processes left running after the tests: {[(c.pid, c.cmdline()[:4]) for c in left]}"
 
 
 @pytest.fixture(autouse=True)
@@ -60,8 +127,8 @@ def sample_page(shared_cache, monkeypatch):
         from streamlit.testing.v1 import AppTest
 
         from explorer.data.datasets import load_dataset, sample_data_dir
-        from explorer.embed.registry import get_embedder
         from explorer.embed.pipeline import embed_dataset
+        from explorer.embed.registry import get_embedder
 
         at = AppTest.from_file(APP, default_timeout=600)
         at.run()

@@ -1,25 +1,15 @@
 """What a person sees: the app started as the README does, in headless Chromium."""
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+from conftest import CHROMIUM, CHROMIUM_ARGS, running_app
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -28,22 +18,9 @@ def app_url(tmp_path, shared_cache):
         if os.environ.get("CI"):
             pytest.fail("Chromium is missing: .ci/run must install it (apt-get install chromium)")
         pytest.skip("Chromium not installed (apt-get install -y chromium)")
-    port = free_port()
-    env = {**os.environ, "VENDISCOPE_CACHE": str(shared_cache), "HOME": str(tmp_path)}
-    script = Path(sys.executable).parent / "vendiscope"
-    proc = subprocess.Popen([str(script), "app", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert proc.poll() is None, proc.stdout.read()
-            time.sleep(0.3)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=20)
+    env = {"VENDISCOPE_CACHE": str(shared_cache), "HOME": str(tmp_path)}
+    with running_app(cwd=tmp_path, env=env) as (port, _):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_overview_in_a_real_browser(app_url, tmp_path):

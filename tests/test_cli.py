@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import running_app
 from explorer.cli import main
 from explorer.cli.app import app_script
 from explorer.metrics.spectrum import hill_number
@@ -135,27 +137,24 @@ def listening(port: int) -> set[str]:
 @pytest.mark.parametrize("host", [None, "127.0.0.2"])
 def test_app_binds_loopback_unless_told_otherwise(host, tmp_path):
     import shutil
-    import socket
-    import time
 
     if shutil.which("ss") is None:
         pytest.skip("ss (iproute2) is not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    script = Path(sys.executable).parent / "vendiscope"
-    cmd = [str(script), "app", "--port", str(port)] + (["--host", host] if host else [])
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "HOME": str(tmp_path)})
-    try:
-        deadline = time.time() + 60
-        while not listening(port) and time.time() < deadline:
-            assert proc.poll() is None
-            time.sleep(0.2)
+    with running_app(*(["--host", host] if host else []), cwd=tmp_path, env={"HOME": str(tmp_path)}) as (port, _):
         assert listening(port) == {host or "127.0.0.1"}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+
+
+def test_sigterm_or_sigkill_to_vendiscope_app_stops_its_server(tmp_path):
+    import psutil
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with running_app(cwd=tmp_path, env={"HOME": str(tmp_path)}) as (port, proc):
+            server = psutil.Process(proc.pid).children()
+            assert server and listening(port)
+            os.kill(proc.pid, sig)  # only vendiscope itself, not its process group
+            proc.wait(timeout=20)
+            gone, alive = psutil.wait_procs(server, timeout=20)
+            assert not alive and not listening(port)
 
 
 def test_exit_codes_are_distinct_and_errors_are_one_line(tmp_path, capsys, monkeypatch):
@@ -238,29 +237,13 @@ def websocket_status(port: int, host_header: str) -> int:
 def test_the_app_refuses_browsers_that_use_a_foreign_host_name(tmp_path):
     """DNS rebinding: a page at rebind.example whose name now points at 127.0.0.1 cannot open
     the app's stream; the names the app is served under can."""
-    import socket
-    import time
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    script = Path(sys.executable).parent / "vendiscope"
-    proc = subprocess.Popen([str(script), "app", "--port", str(port), "--allow-host", "box.example"], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "HOME": str(tmp_path)})
-    try:
-        deadline = time.time() + 60
-        while not listening(port) and time.time() < deadline:
-            assert proc.poll() is None
-            time.sleep(0.2)
+    with running_app("--allow-host", "box.example", cwd=tmp_path, env={"HOME": str(tmp_path)}) as (port, _):
         assert websocket_status(port, f"127.0.0.1:{port}") == 101
         assert websocket_status(port, f"localhost:{port}") == 101
         assert websocket_status(port, "box.example") == 101  # --allow-host
         assert websocket_status(port, f"rebind.example:{port}") == 403
         assert websocket_status(port, "127.0.0.1.rebind.example") == 403
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def test_app_refuses_a_bad_path_at_launch(tmp_path, capsys):

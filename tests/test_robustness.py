@@ -180,3 +180,59 @@ def test_no_decode_worker_outlives_a_killed_embed(tmp_path, sig):
     while time.time() < deadline and any(alive(w) for w in workers):
         time.sleep(0.2)
     assert not [w for w in workers if alive(w)], "decode workers outlived the embed"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_during_embed_keeps_the_finished_part_and_a_rerun_resumes(tmp_path, sig):
+    """Fewer items than one chunk (2,048): before, an interrupted embed kept none of them."""
+    import re
+    import threading
+
+    src = tmp_path / "imgs"
+    src.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(300):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), np.uint8)).save(src / f"{i:03d}.png")
+    cmd = [sys.executable, "-m", "explorer.cli", "embed", str(src), "--model", "efficientnet-lite0", "--device",
+           "cpu", "--batch-size", "8", "--workers", "0", "--cache-dir", str(tmp_path / "cache"),
+           "--out", str(tmp_path / "out")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # the progress bar as it moves
+    seen = bytearray()
+    def read() -> None:
+        while chunk := proc.stderr.read1(4096):
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.time() + 240
+    def embedded() -> int:
+        counts = re.findall(rb"embedding with [^:]+:[^\r]*?(\d+)/300 \[", bytes(seen))
+        return int(counts[-1]) if counts else 0
+
+    while time.time() < deadline and embedded() < 40:
+        assert proc.poll() is None, seen.decode(errors="replace")
+        time.sleep(0.1)
+    os.killpg(proc.pid, sig)  # as a terminal's Ctrl-C reaches the whole process group
+    assert proc.wait(timeout=120) == 130, bytes(seen).decode(errors="replace")[-800:]
+    reader.join(timeout=10)
+    said = re.search(r"interrupted: saved (\d+) of 300 items; rerun to resume", seen.decode(errors="replace"))
+    assert said, seen.decode(errors="replace")[-500:]
+    saved = int(said.group(1))
+    assert 40 <= saved < 300
+    resumed = subprocess.run(cmd + ["--quiet"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = pd.read_json(tmp_path / "out" / "summary.json", typ="series")
+    assert summary["from_cache"] == saved and summary["computed"] == 300 - saved
+
+
+def test_embed_fails_when_no_item_could_be_embedded(tmp_path, capsys):
+    from explorer.cli import main
+
+    (tmp_path / "imgs").mkdir()
+    for name in ("a.png", "b.jpg"):
+        (tmp_path / "imgs" / name).write_bytes(b"not an image")
+    assert main(["embed", str(tmp_path / "imgs"), "--model", "pixels", "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "no item of imgs could be embedded" in err and "a.png" in err

@@ -1,19 +1,17 @@
 """The app ships in the wheel: built from the source tree, installed into a fresh environment with
 no checkout on its path, ``vendiscope app`` serves the sample data from any folder."""
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from conftest import CHROMIUM, CHROMIUM_ARGS, running_app
+
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
 
 
 def source_files() -> list[str]:
@@ -71,25 +69,11 @@ def test_vendiscope_app_from_the_wheel_serves_the_sample_data(installed, shared_
     env_dir, site, tmp = installed
     folder = tmp / "anywhere"
     folder.mkdir()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "HOME": str(folder), "VENDISCOPE_CACHE": str(shared_cache), "PYTHONPATH": ""}
-    proc = subprocess.Popen([str(env_dir / "bin" / "vendiscope"), "app", "--port", str(port)], cwd=folder, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.time() + 90
-        health = None
-        while time.time() < deadline and health != "ok":
-            assert proc.poll() is None, proc.stdout.read()
-            try:
-                health = urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read().decode()
-            except OSError:
-                time.sleep(0.3)
-        assert health == "ok"
+    env = {"HOME": str(folder), "VENDISCOPE_CACHE": str(shared_cache), "PYTHONPATH": ""}
+    with running_app(cwd=folder, env=env, script=env_dir / "bin" / "vendiscope") as (port, _):
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5).read() == b"ok"
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu",
-                                                                        "--disable-background-networking"])
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}")
             page.get_by_text("Vendi scores per set").wait_for(timeout=240_000)
@@ -97,6 +81,3 @@ def test_vendiscope_app_from_the_wheel_serves_the_sample_data(installed, shared_
             assert page.locator('[data-testid="stMetric"]').count() == 20  # four sample sets, five orders
             assert page.get_by_text("collapsed", exact=True).count() >= 1
             browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -163,4 +164,30 @@ def run(args: argparse.Namespace) -> int:
     print(f"Vendiscope at http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
           f" (browsers may reach it as {', '.join(hosts)})", file=sys.stderr)
     env = {**os.environ, "VENDISCOPE_APP_SCRIPT": str(app_script())}
-    return subprocess.call(cmd, env=env)
+    server = subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+
+    def stop(signum, frame) -> None:  # SIGTERM or Ctrl-C here stops the server too
+        server.terminate()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
+    try:
+        code = server.wait()
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    return 0 if code in (0, -signal.SIGTERM) else code
+
+
+def _die_with_parent() -> None:
+    """In the server process: be sent SIGTERM if vendiscope app dies, even by SIGKILL (Linux)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from explorer.cli.args import non_negative_int, positive_int
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from explorer.data.datasets import load_dataset
-    from explorer.embed.pipeline import embed_dataset, write_embeddings
+    from explorer.embed.pipeline import Interrupted, embed_dataset, write_embeddings
     from explorer.embed.registry import resolve_embedder
 
     dataset = load_dataset(args.source, allow_outside=args.allow_outside)
@@ -57,10 +58,23 @@ def run(args: argparse.Namespace) -> int:
         bar.set_description(message)
         bar.refresh()
 
-    result = embed_dataset(dataset, embedder, cache_dir=args.cache_dir, batch_size=args.batch_size,
-                           chunk_size=args.chunk_size, num_workers=args.workers, decode=args.decode,
-                           progress=progress)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM saves the finished part, as Ctrl-C does
+    try:
+        result = embed_dataset(dataset, embedder, cache_dir=args.cache_dir, batch_size=args.batch_size,
+                               chunk_size=args.chunk_size, num_workers=args.workers, decode=args.decode,
+                               progress=progress)
+    except Interrupted as stop:
+        bar.close()
+        print(f"interrupted: {stop}", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     bar.close()
+    if not len(result.items):
+        print(f"error: no item of {dataset.name} could be embedded; the first reasons:", file=sys.stderr)
+        for row in result.skipped.head(10).itertuples(index=False):
+            print(f"  {row.id}: {row.reason}", file=sys.stderr)
+        return 2
     out = write_embeddings(result, args.out)
     summary = result.summary()
     print(f"embedded {summary['embedded']} items ({summary['from_cache']} from cache, "
@@ -71,3 +85,7 @@ def run(args: argparse.Namespace) -> int:
         for row in result.skipped.head(20).itertuples(index=False):
             print(f"  {row.id}: {row.reason}", file=sys.stderr)
     return 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -24,6 +24,16 @@ from explorer.embed.vector_store import EmbeddingStore
 from explorer.store.cache import atomic_write_bytes, cache_root, file_digest, load_arrays, save_arrays
 
 Progress = Callable[[int, int, str], None]
+FLUSH_SECONDS = 30.0
+
+
+class Interrupted(KeyboardInterrupt):
+    """Embedding stopped part-way; ``saved`` items of ``total`` are in the cache, so a rerun
+    computes only the rest."""
+
+    def __init__(self, saved: int, total: int) -> None:
+        super().__init__(f"saved {saved:,} of {total:,} items; rerun to resume")
+        self.saved, self.total = saved, total
 
 
 @dataclass
@@ -193,21 +203,35 @@ def embed_dataset(
     failed: dict[str, str] = {}
     chunk_digests: list[str] = []
     chunk_vectors: list[np.ndarray] = []
-    done = 0
-    for digests_ok, batch, failures in decoded_batches(jobs, embedder, batch_size=batch_size,
-                                                        num_workers=num_workers, decode=decode):
-        failed.update(failures)
-        if digests_ok:
-            chunk_digests.extend(digests_ok)
-            chunk_vectors.append(np.asarray(embedder.encode(batch), dtype=np.float32))
-        if len(chunk_digests) >= chunk_size:  # a killed job loses at most this unsaved chunk
+    done = saved = 0
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last_flush, saved
+        if chunk_digests:
             store.add(list(chunk_digests), np.concatenate(chunk_vectors))
+            saved += len(chunk_digests)
             chunk_digests.clear()
             chunk_vectors.clear()
-        done += len(digests_ok) + len(failures)
-        report(done, len(jobs), f"embedding with {embedder.name}")
-    if chunk_digests:
-        store.add(list(chunk_digests), np.concatenate(chunk_vectors))
+        last_flush = time.monotonic()
+
+    try:
+        for digests_ok, batch, failures in decoded_batches(jobs, embedder, batch_size=batch_size,
+                                                            num_workers=num_workers, decode=decode):
+            failed.update(failures)
+            if digests_ok:
+                encoded = np.asarray(embedder.encode(batch), dtype=np.float32)
+                chunk_vectors.append(encoded)  # both lists grow together: an interrupt keeps them paired
+                chunk_digests.extend(digests_ok)
+            # a killed job loses at most one chunk, and at most FLUSH_SECONDS of work on slow models
+            if len(chunk_digests) >= chunk_size or time.monotonic() - last_flush >= FLUSH_SECONDS:
+                flush()
+            done += len(digests_ok) + len(failures)
+            report(done, len(jobs), f"embedding with {embedder.name}")
+    except BaseException as err:  # Ctrl-C, SIGTERM (as KeyboardInterrupt), a cancelled app job
+        flush()  # keep what is finished: a rerun resumes after it
+        raise Interrupted(saved, len(jobs)) from err
+    flush()
 
     keep = []
     for i, d in enumerate(digests):
