@@ -10,12 +10,16 @@ from pathlib import Path
 import streamlit as st
 
 from explorer.cli.app import app_settings
+from pages._sidebar import sidebar
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
 st.set_page_config(page_title="Vendiscope", page_icon=":material/blur_on:", layout="wide")
 if "app_settings" not in st.session_state:  # what vendiscope app allows this app to open
     st.session_state["app_settings"] = app_settings(sys.argv[1:])
+
+# the shared choices, drawn here so that they stay put when the page changes
+st.session_state["_choice"] = sidebar()
 
 page = st.navigation([
     st.Page(PAGES / "overview.py", title="Overview", icon=":material/insights:", default=True),

@@ -16,7 +16,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-APP = str(Path(__file__).resolve().parent / "app.py")
+ROOT = Path(__file__).resolve().parent
+# AppTest starts the app as vendiscope app does, through the launcher outside pages/: started at
+# app.py itself, Streamlit would run a page file alone on reruns (its old pages/ folder mode)
+APP = str(ROOT / "explorer" / "cli" / "launch" / "streamlit_app.py")
+
+
+def page_file(name: str) -> str:
+    """A page's script, as AppTest.switch_page wants it: ``page_file("explore")``."""
+    return str(ROOT / "pages" / f"{name}.py")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -132,7 +140,7 @@ def sample_page(shared_cache, monkeypatch):
 
         at = AppTest.from_file(APP, default_timeout=600)
         at.run()
-        at.switch_page(page).run()
+        at.switch_page(page_file(page)).run()
         assert not at.exception, at.exception
         return at, embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
 

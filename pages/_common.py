@@ -10,25 +10,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.cli.app import AppSettings
-from explorer.data.access import PathRefused
-from explorer.data.datasets import Dataset, load_dataset, sample_data_dir
+from explorer.data.datasets import Dataset
 from explorer.embed.models.base import Embedder
 from explorer.embed.pipeline import EmbeddingResult, embed_dataset
-from explorer.embed.registry import embedder_choices, resolve_embedder
+from explorer.embed.registry import resolve_embedder
 from explorer.maps.clusters import kmeans_labels
 from explorer.maps.projection import umap_project
 from explorer.metrics.vendi import cached_analysis
 from explorer.store.thumbnails import thumbnail_files
 from explorer.store.work import JobProgress, SharedWork
-
-SAMPLE = "Sample: handwritten digits + model samples"
-OTHER = "Another path…"
-
-
-@st.cache_resource(show_spinner=False)
-def cached_dataset(source: str, allow_outside: bool = False):
-    return load_dataset(source, allow_outside=allow_outside)
+from pages._sidebar import Choice
 
 
 @st.cache_resource(show_spinner=False)
@@ -77,32 +68,6 @@ def memo_get(key: tuple):
     return shared_work().get(key)
 
 
-def settings() -> AppSettings:
-    """What this app may open (set by app.py from ``vendiscope app``'s arguments)."""
-    return st.session_state.get("app_settings") or AppSettings()
-
-
-def pick_source() -> str | None:
-    """The dataset: the sample, one given at launch, or (with the path box) a typed path that the
-    path policy allows; any other path gets one answer, whether it exists or not."""
-    allowed = settings()
-    options = [SAMPLE, *allowed.sources, *([OTHER] if allowed.path_box else [])]
-    choice = st.sidebar.selectbox("Dataset", options, key="source_choice")
-    if choice == SAMPLE:
-        return str(sample_data_dir())
-    if choice == OTHER:
-        path = st.sidebar.text_input("Image folder, manifest, text file or embeddings", key="source_path",
-                                     help=f"Under {', '.join(allowed.allow_dirs) or 'no folder yet (--allow-dir)'}")
-        if not path.strip():
-            return None
-        try:
-            return str(allowed.policy().check(path.strip()))
-        except PathRefused as err:
-            st.error(str(err), icon=":material/block:")
-            st.stop()
-    return choice
-
-
 @dataclass
 class PageState:
     source: str
@@ -116,47 +81,40 @@ class PageState:
 
 
 def prepare() -> PageState:
-    """Sidebar + dataset + embeddings + map; stops the page with a message when something is missing."""
-    source = pick_source()
-    embedder_name = st.sidebar.selectbox(
-        "Embedder", embedder_choices(), key="embedder",
-        help="auto: open_clip ViT-B-32 when its weights can be had, else efficientnet-lite0")
-    if not source:
-        st.info("Enter the path of an image folder or a manifest in the sidebar.")
+    """The sidebar's dataset embedded and mapped; stops the page with a message when something
+    is missing."""
+    choice: Choice | None = st.session_state.get("_choice")
+    if choice is None:
+        st.info("Choose a dataset in the sidebar.")
         st.stop()
-
-    try:
-        dataset = cached_dataset(source, settings().allow_outside)
-    except (FileNotFoundError, ValueError) as err:
-        st.error(f"Cannot open {source}: {err}")
-        st.stop()
-
+    dataset, source = choice.dataset, choice.source
     modality = "text" if (dataset.items["kind"] == "text").any() else "image"
-    embedder, notice = cached_embedder(embedder_name, modality)
-    if notice and dataset.vectors is None:
-        st.warning(notice, icon=":material/cloud_off:")
+    embedder, notice = cached_embedder(choice.embedder_name, modality)
+    if notice and dataset.vectors is None:  # one compact line; the reason on demand
+        st.caption(f":material/cloud_off: Offline: using {embedder.name}", help=notice)
 
     embed_key, umap_key = ("embed", source, embedder.cache_key()), ("umap", source, embedder.cache_key())
     result, coords = memo_get(embed_key), memo_get(umap_key)
-    if result is not None and coords is not None and len(result.items):
-        # a warm rerun: st.status sleeps 0.05 s to animate a block that would have nothing to report
-        st.expander(f"{dataset.name}: {len(result.items):,} items embedded with {result.embedder}",
-                    icon=":material/check:")
-    else:
+    if result is None or coords is None or not len(result.items):
         result, coords = _embed_and_project(dataset, embedder, embed_key, umap_key)
 
-    if len(result.skipped):
-        with st.expander(f"{len(result.skipped)} item(s) skipped", icon=":material/warning:"):
-            st.dataframe(result.skipped, hide_index=True)
-
     items = result.items
-    sets = sorted(items["set"].astype(str).unique())
-    chosen = st.sidebar.multiselect("Sets", sets, default=sets, key=f"sets:{source}")  # per dataset
+    st.caption(f"**{dataset.name}** · {plural(len(items), 'item')} embedded with {result.embedder}"
+               + (f" · {plural(len(result.skipped), 'item')} skipped" if len(result.skipped) else ""))
+    if len(result.skipped):
+        with st.expander(f"{plural(len(result.skipped), 'item')} skipped, with the reasons", icon=":material/warning:"):
+            st.dataframe(result.skipped, hide_index=True)
+    chosen = [s for s in choice.sets if s in set(items["set"].astype(str))]
     if not chosen:
-        st.info("Choose at least one set.")
+        st.info("Choose at least one set in the sidebar.")
         st.stop()
     mask = items["set"].astype(str).isin(chosen).to_numpy()
     return PageState(source, dataset, embedder, result, coords, items, chosen, mask)
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 item``, ``2 items``, ``1,024 items``."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _embed_and_project(dataset: Dataset, embedder: Embedder, embed_key: tuple, umap_key: tuple):
@@ -169,8 +127,6 @@ def _embed_and_project(dataset: Dataset, embedder: Embedder, embed_key: tuple, u
         st.stop()
     coords = with_progress(umap_key, lambda job: umap_project(result.embeddings, progress=job.stage("")),
                            label=f"Mapping {len(result.items):,} items")
-    st.expander(f"{dataset.name}: {len(result.items):,} items embedded with {result.embedder}",
-                icon=":material/check:")
     return result, coords
 
 

@@ -2,20 +2,18 @@
 from __future__ import annotations
 
 import pandas as pd
-import streamlit as st
 
 from explorer.compare.comparison import cached_comparison
 from pages._common import PageState, with_progress
+from pages._sidebar import remembered_selectbox
 
 
 def reference_choice(state: PageState) -> str | None:
     """The reference set (sidebar), or None when fewer than two sets are chosen."""
     if len(state.chosen) < 2:
         return None
-    default = "real" if "real" in state.chosen else state.chosen[0]
-    current = st.session_state.get("compare_reference")
-    index = state.chosen.index(current) if current in state.chosen else state.chosen.index(default)
-    return st.sidebar.selectbox("Reference set", state.chosen, index=index, key="compare_reference",
+    return remembered_selectbox("Reference set", state.chosen, name="ref", key="compare_reference",
+                                default="real" if "real" in state.chosen else state.chosen[0],
                                 help="Real data to compare the other chosen sets (model samples) with")
 
 

@@ -23,6 +23,7 @@ from explorer.store.cache import hash_key
 from explorer.store.flags import FlagStore
 from pages._common import analysis_of, clusters_of, flag_form, item_grid, memoized, prepare
 from pages._diagnostics import comparison_of, reference_choice
+from pages._sidebar import remembered_selectbox
 
 MAX_POINTS = 20_000  # beyond this the map shows a sample; selections still act on every item
 # Per-item numbers shown on a colour scale: column -> its name in the sidebar and the colour bar.
@@ -83,11 +84,12 @@ if not len(rows):
     st.stop()
 
 meta = memoized(("meta", *base), lambda: [c for c in table.columns if c not in (*NOT_COLOURS, *SCORE_COLUMNS)
-                                          and table[c].nunique() <= 50])
+                                          and 0 < table[c].nunique() <= 50])
 scales = {**SCORE_COLUMNS, **{c: f"diagnostic: {c}" for c in diagnostics.columns}}
 names = {**scales, **DERIVED_COLUMNS}
-color_by = st.sidebar.selectbox("Colour by", [*meta, *scales, *DERIVED_COLUMNS], key="explore_color",
-                                format_func=lambda c: names.get(c, c))
+labelled = table["label"].notna().any()
+color_by = remembered_selectbox("Colour by", [*meta, *scales, *DERIVED_COLUMNS], name="colour", key="explore_color",
+                                default="label" if labelled else "set", format_func=lambda c: names.get(c, c))
 derived: dict[str, np.ndarray] = {"flag": np.where(flagged, "flagged", "not flagged"),
                                   **{c: diagnostics[c].to_numpy() for c in diagnostics.columns}}
 if color_by == "cluster":

@@ -10,6 +10,7 @@ from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.store.export import FORMATS, export_table, to_bytes
 from explorer.store.flags import FlagStore
 from pages._common import analysis_of, flag_form, item_grid, memoized, prepare
+from pages._sidebar import remembered_selectbox
 
 st.title("Overview")
 state = prepare()
@@ -66,7 +67,9 @@ right.dataframe([{"mode": m["mode"] + 1, "weight": f"{m['weight']:.3f}",
 right.caption("Labels of the items that load most on each mode; the Modes page shows them.")
 
 st.subheader("Map")
-color_by = st.sidebar.selectbox("Colour by", ["label", "set"], key="color_by")
+has_labels = items.loc[mask, "label"].notna().any()
+color_by = remembered_selectbox("Colour by", ["label", "set"] if has_labels else ["set"], name="colour",
+                                key="overview_colour", default="label" if has_labels else "set")
 shown = items[mask]
 xy = coords[mask]
 fig = go.Figure()

@@ -1,19 +1,17 @@
 """Streamlit AppTest: the pages on the sample data show the library's numbers; Explore's colours,
 selections and grids."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import APP, page_file
 from explorer.cli.app import AppSettings
 from explorer.data.datasets import load_dataset, sample_data_dir
 from explorer.embed.pipeline import embed_dataset
 from explorer.embed.registry import get_embedder
 from explorer.metrics.equal_n import group_scores
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 @pytest.mark.slow
@@ -22,7 +20,9 @@ def test_overview_shows_the_library_scores_on_sample_data(shared_cache, monkeypa
     at = AppTest.from_file(APP, default_timeout=600)
     at.run()
     assert not at.exception, at.exception
-    assert any("efficientnet-lite0" in w.value and "unavailable" in w.value for w in at.warning)
+    # the offline fallback is one compact line, its reason on demand
+    offline = [c for c in at.caption if "Offline: using efficientnet-lite0" in c.value]
+    assert len(offline) == 1 and "unavailable" in offline[0].help and not at.warning
 
     result = embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
     table = group_scores(result.embeddings, result.items["set"])
@@ -50,7 +50,7 @@ def test_overview_opens_a_text_file_with_the_offline_text_embedder(tmp_path, mon
     at.run()
     at.sidebar.selectbox(key="source_choice").set_value(str(tmp_path / "captions.txt")).run()
     assert not at.exception, at.exception
-    assert any("minilm" in w.value for w in at.warning)
+    assert any("Offline: using minilm" in c.value for c in at.caption)
     assert [m.label for m in at.metric][:5] == ["VS q=0.1", "VS q=0.5", "VS q=1", "VS q=2", "VS q=inf"]
 
 
@@ -72,7 +72,7 @@ def test_overview_lists_flags_with_downloads(shared_cache, monkeypatch):
 def test_modes_page_shows_the_top_mode_and_its_items(sample_page):
     from explorer.metrics.vendi import VendiAnalysis
 
-    at, result = sample_page("pages/modes.py")
+    at, result = sample_page("modes")
     a = VendiAnalysis(q=[1.0], n_modes=3, top_items=12, exact_loo=False).fit(result.embeddings)
     assert at.metric[0].label == "Weight of mode 1"
     assert at.metric[0].value == f"{a.modes_[0]['weight']:.4f}"
@@ -85,7 +85,7 @@ def test_modes_page_shows_the_top_mode_and_its_items(sample_page):
 def test_explore_filters_drive_scores_and_grid(sample_page):
     from explorer.metrics.vendi import vendi_scores
 
-    at, result = sample_page("pages/explore.py")
+    at, result = sample_page("explore")
     assert at.subheader[0].value == f"All filtered items: {len(result.items):,} items"
     labels = next(m for m in at.sidebar.multiselect if m.label == "Labels")
     labels.set_value(["0", "1"]).run()
@@ -124,7 +124,7 @@ def map_traces(at) -> dict[str, list]:
 def test_explore_colours_by_cluster_and_keeps_scores_and_grid(sample_page):
     from explorer.maps.clusters import kmeans_labels
 
-    at, result = sample_page("pages/explore.py")
+    at, result = sample_page("explore")
     colour = at.sidebar.selectbox(key="explore_color")
     assert {"label", "set", "contribution h_i", "crowdedness", "cluster (k-means)", "flag"} <= set(colour.options)
     colour.set_value("cluster").run()
@@ -152,7 +152,7 @@ def test_explore_box_selection_and_single_item(sample_page):
     from explorer.maps.selection import in_box
     from explorer.metrics.vendi import vendi_scores
 
-    at, result = sample_page("pages/explore.py")
+    at, result = sample_page("explore")
     xy = umap_project(result.embeddings)  # the page's map, from the shared disk cache
     box = {"x": [float(xy[:, 0].min()) - 1, float(np.median(xy[:, 0]))],
            "y": [float(xy[:, 1].min()) - 1, float(np.median(xy[:, 1]))]}
@@ -194,13 +194,13 @@ def test_grids_serve_small_cached_thumbnails(tmp_path):
     at.session_state["source_choice"] = source
     # 1280-d: the pixels embedder's 3072-d vectors make every spectrum a 3072 x 3072 eigh (seconds)
     at.session_state["embedder"] = "efficientnet-lite0"
-    at.switch_page("pages/explore.py").run()  # four items: laid out without UMAP
+    at.switch_page(page_file("explore")).run()  # four items: laid out without UMAP
     assert not at.exception, at.exception
-    assert any(e.label == "1 item(s) skipped" for e in at.expander)
+    assert any(e.label == "1 item skipped, with the reasons" for e in at.expander)
     assert len(at.get("image")[0].proto.imgs) == 4
     thumbs = sorted((cache_root() / "thumbs").rglob("*.jpg"))
     assert len(thumbs) == 4 and all(Image.open(t).size == (72, 54) for t in thumbs)
-    at.switch_page("pages/modes.py").run()
+    at.switch_page(page_file("modes")).run()
     assert not at.exception, at.exception
     assert {Image.open(t).size for t in (cache_root() / "thumbs").rglob("*.jpg")} == {(72, 54), (80, 60)}
 
@@ -222,7 +222,7 @@ def test_explore_draws_a_sample_of_a_large_map_but_a_lasso_takes_every_item(tmp_
     at = AppTest.from_file(APP, default_timeout=600)
     at.session_state["app_settings"] = AppSettings(sources=[str(tmp_path / "big.npy")])
     at.session_state["source_choice"] = str(tmp_path / "big.npy")
-    at.switch_page("pages/explore.py").run()
+    at.switch_page(page_file("explore")).run()
     assert not at.exception, at.exception
     assert any("20,000 of 30,000" in c.value for c in at.caption)
     assert sum(len(ids) for ids in map_traces(at).values()) == 20_000
@@ -268,3 +268,47 @@ def test_the_app_opens_only_what_it_was_started_with(tmp_path):
     at.sidebar.text_input(key="source_path").set_value(str(allowed / "captions.txt")).run()
     assert not at.exception and not at.error
     assert [m.label for m in at.metric][:1] == ["VS q=0.1"]
+
+
+def labelled_folder(root, *, classes=("cats", "dogs"), per_class=6):
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    for k, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+def test_your_dataset_first_and_kept_across_pages_and_in_the_url(tmp_path):
+    folder = labelled_folder(tmp_path / "pets")
+    vectors = tmp_path / "vecs.npy"
+    np.save(vectors, np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32))
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["app_settings"] = AppSettings(sources=[str(folder), str(vectors)])
+    at.session_state["embedder"] = "pixels"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="source_choice").value == str(folder)  # the given path, not the sample
+    assert at.query_params["data"] == str(folder)
+    at.sidebar.multiselect(key=f"sets:{folder}").set_value(["pets"]).run()
+    for page in ("explore", "modes", "compare", "overview"):
+        at.switch_page(page_file(page)).run()
+        assert not at.exception, (page, at.exception)
+        assert at.sidebar.selectbox(key="source_choice").value == str(folder), page
+        assert at.sidebar.selectbox(key="embedder").value == "pixels", page
+    assert at.query_params["model"] == "pixels"
+
+    # a link (or a reload) reopens the same view; a path the app was not given is ignored
+    again = AppTest.from_file(APP, default_timeout=600)
+    again.session_state["app_settings"] = AppSettings(sources=[str(folder), str(vectors)])
+    again.query_params["data"] = str(vectors)
+    again.query_params["model"] = "pixels"
+    again.run()
+    assert again.sidebar.selectbox(key="source_choice").value == str(vectors)
+    assert not again.exception, again.exception
+    sneaky = AppTest.from_file(APP, default_timeout=600)
+    sneaky.query_params["data"] = "/etc/passwd"
+    sneaky.run()
+    assert sneaky.sidebar.selectbox(key="source_choice").value.startswith("Sample")

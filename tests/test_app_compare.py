@@ -1,8 +1,8 @@
 """AppTest of the Compare page on the sample data: the library's numbers, flagging a diagnostic."""
-from pathlib import Path
 
 import pytest
 
+from conftest import APP, page_file
 from explorer.compare.comparison import cached_comparison
 from explorer.data.datasets import load_dataset, sample_data_dir
 from explorer.diagnostics import flag_masks, reasons_of
@@ -11,7 +11,7 @@ from explorer.store.flags import FlagStore
 
 @pytest.mark.slow
 def test_compare_page_shows_the_library_comparison_and_flags_a_diagnostic(sample_page):
-    at, result = sample_page("pages/compare.py")
+    at, result = sample_page("compare")
     summary, table = cached_comparison(result.embeddings, result.items, reference="real")
 
     per_set = at.dataframe[0].value.set_index("set")
@@ -40,7 +40,7 @@ def test_compare_page_shows_the_library_comparison_and_flags_a_diagnostic(sample
 
 @pytest.mark.slow
 def test_explore_colours_and_filters_by_a_diagnostic(sample_page):
-    at, result = sample_page("pages/explore.py")
+    at, result = sample_page("explore")
     _, table = cached_comparison(result.embeddings, result.items, reference="real")
 
     at.selectbox(key="explore_color").set_value("memorized").run()
@@ -82,11 +82,11 @@ def test_two_sessions_opening_compare_at_once_compute_it_once(tmp_path, monkeypa
 
     def session():
         try:
-            at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=600)
+            at = AppTest.from_file(APP, default_timeout=600)
             at.session_state["app_settings"] = AppSettings(sources=[str(tmp_path / "vectors.npy")])
             at.session_state["source_choice"] = str(tmp_path / "vectors.npy")
             at.run()
-            at.switch_page("pages/compare.py").run()
+            at.switch_page(page_file("compare")).run()
             assert not at.exception, at.exception
             pages.append(at.dataframe[0].value)
         except BaseException as err:  # noqa: BLE001 - reported by the main thread
