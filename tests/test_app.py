@@ -274,7 +274,7 @@ def labelled_folder(root, *, classes=("cats", "dogs"), per_class=6):
     from PIL import Image
 
     rng = np.random.default_rng(5)
-    for k, name in enumerate(classes):
+    for name in classes:
         (root / name).mkdir(parents=True)
         for i in range(per_class):
             Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(root / name / f"{i}.png")
