@@ -26,5 +26,6 @@ page = st.navigation([
     st.Page(PAGES / "explore.py", title="Explore", icon=":material/scatter_plot:"),
     st.Page(PAGES / "modes.py", title="Modes", icon=":material/stacked_line_chart:"),
     st.Page(PAGES / "compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page(PAGES / "audit.py", title="Audit", icon=":material/fact_check:"),
 ])
 page.run()

@@ -4,13 +4,12 @@ memorisation, and the registered per-item diagnostics run on them (explorer.diag
 """
 from __future__ import annotations
 
-import io
-import json
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from explorer.compare.results import SUMMARY_AND_TABLE
 from explorer.diagnostics.catalog import registered, run_diagnostics
 from explorer.diagnostics.collapse import class_table
 from explorer.diagnostics.duplicates import DEFAULT_ALPHA, exact_duplicates, near_duplicates
@@ -23,7 +22,7 @@ from explorer.metrics.ken import novel_modes
 from explorer.metrics.kernels import span_reduce
 from explorer.metrics.prdc import prdc
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
-from explorer.store.cache import Codec, cached, hash_key
+from explorer.store.cache import cached, hash_key
 
 STAGES = ("reducing dimensions", "scores at equal n", "precision, recall, density, coverage", "regions and classes",
           "novel modes", "duplicates", "diagnostics")
@@ -236,34 +235,6 @@ class Comparison:
         return self.embeddings_[self.index_[name]]
 
 
-def _pack(value: tuple[dict, pd.DataFrame]) -> bytes:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    summary, table = value
-    arrow = pa.Table.from_pandas(table, preserve_index=False)
-    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
-                                           b"vendiscope.summary": json.dumps(summary).encode()})
-    buf = io.BytesIO()
-    pq.write_table(arrow, buf)
-    return buf.getvalue()
-
-
-def _unpack(data: bytes) -> tuple[dict, pd.DataFrame]:
-    import pyarrow.parquet as pq
-
-    arrow = pq.read_table(io.BytesIO(data))
-    summary = json.loads(arrow.schema.metadata[b"vendiscope.summary"])
-    table = arrow.to_pandas()
-    for column in ("flags", "reasons"):  # Arrow lists come back as arrays: make them plain lists again
-        table[column] = [list(v) for v in table[column]]
-    return summary, table
-
-
-# a comparison is one file: the per-item table as Parquet, the summary in its metadata
-COMPARISON = Codec("parquet", _pack, _unpack)
-
-
 def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cache_dir=None,
                       progress: Callable[[int, int, str], None] | None = None, **params) -> tuple[dict, pd.DataFrame]:
     """:meth:`Comparison.summary` and the per-item table: id, region, a score per diagnostic,
@@ -281,4 +252,4 @@ def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cac
         table.insert(1, "region", c.item_regions())
         return c.summary(), table
 
-    return cached("compare", key, compute, codec=COMPARISON, root=cache_dir)
+    return cached("compare", key, compute, codec=SUMMARY_AND_TABLE, root=cache_dir)

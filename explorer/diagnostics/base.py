@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from explorer.metrics.prdc import PRDC
 
 class ComparisonContext(Protocol):
-    """What a diagnostic may read from a fitted comparison (explorer.compare.Comparison)."""
+    """What a diagnostic may read from a fitted comparison (explorer.compare.Comparison); an
+    audit (one dataset, no reference) offers the first six."""
 
     items_: pd.DataFrame  # one row per item: id, set[, label, digest]
     embeddings_: np.ndarray
@@ -104,10 +105,15 @@ class DiagnosticResult:
 
 class Diagnostic:
     """Base class: set ``name`` and ``description``, implement :meth:`run`. Parameters go in
-    ``__init__`` (none by default; the comparison's own parameters are read from it)."""
+    ``__init__`` (none by default; the comparison's own parameters are read from it).
+
+    ``needs_reference`` is False for a diagnostic that reads only ``items_``, ``embeddings_``,
+    ``index_``, ``k``, ``exact_`` and ``near_``: it then also runs in the one-dataset audit
+    (:class:`explorer.compare.audit.Audit`), where there is no reference."""
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    needs_reference: ClassVar[bool] = True
 
     def run(self, c: ComparisonContext) -> list[DiagnosticResult]:
         raise NotImplementedError

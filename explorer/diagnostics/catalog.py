@@ -15,6 +15,7 @@ import explorer.diagnostics.coverage  # noqa: F401
 import explorer.diagnostics.duplicates  # noqa: F401
 import explorer.diagnostics.memorization  # noqa: F401
 import explorer.diagnostics.novelty  # noqa: F401
+import explorer.diagnostics.outliers  # noqa: F401
 import explorer.diagnostics.regions  # noqa: F401
 from explorer.diagnostics.base import REGISTRY, ComparisonContext, Diagnostic, DiagnosticResult
 
@@ -69,9 +70,11 @@ def load_plugins() -> None:
             _loaded.add(entry.value)
 
 
-def run_diagnostics(c: ComparisonContext, names: list[str] | None = None) -> dict[str, DiagnosticResult]:
-    """Run the registered diagnostics (or those in ``names``) on a fitted comparison."""
-    known = registered()
+def run_diagnostics(c: ComparisonContext, names: list[str] | None = None, *,
+                    reference: bool = True) -> dict[str, DiagnosticResult]:
+    """Run the registered diagnostics (or those in ``names``) on a fitted comparison, or, with
+    ``reference=False``, those that need no reference on an audit."""
+    known = {n: cls for n, cls in registered().items() if reference or not cls.needs_reference}
     unknown = sorted(set(names or []) - set(known))
     if unknown:
         raise ValueError(f"unknown diagnostic(s) {unknown}; the registered ones are {sorted(known)}")

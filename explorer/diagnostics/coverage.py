@@ -17,6 +17,7 @@ RARE_PERCENTILE = 0.99  # the 1% most isolated items of a set are flagged
 class Rarity(Diagnostic):
     name = "rarity"
     description = "k-NN radius within its own set, as a percentile (1 = most isolated)"
+    needs_reference = False
 
     def run(self, c: ComparisonContext) -> list[DiagnosticResult]:
         r = DiagnosticResult.empty(self, len(c.items_))

@@ -75,7 +75,9 @@ def near_duplicates(x: np.ndarray, *, alpha: float = DEFAULT_ALPHA, threshold: f
         return NearDuplicates(1.0, np.full(n, -1), np.full(n, np.nan), np.full(n, -1), float("nan"))
     idx, dist = cross_knn(unit, unit, k=1, exclude_self=True)
     sim = 1.0 - dist[:, 0].astype(np.float64) ** 2 / 2
-    typical = float(np.median(1.0 - sim))
+    gaps = 1.0 - sim
+    apart = gaps[gaps > 1e-6]  # identical copies say nothing about how far apart items usually are
+    typical = float(np.median(apart)) if len(apart) else 0.0
     thr = float(threshold) if threshold is not None else 1.0 - alpha * typical
     if threshold is not None and not -1.0 <= thr <= 1.0:
         raise ValueError(f"a cosine threshold lies in [-1, 1], got {thr}")
@@ -105,6 +107,7 @@ def near_duplicates(x: np.ndarray, *, alpha: float = DEFAULT_ALPHA, threshold: f
 class ExactDuplicate(Diagnostic):
     name = "exact_duplicate"
     description = "identical content to an earlier item of the same set"
+    needs_reference = False
 
     def run(self, c: ComparisonContext) -> list[DiagnosticResult]:
         ids = c.items_["id"].astype(str).to_numpy()
@@ -120,6 +123,7 @@ class ExactDuplicate(Diagnostic):
 class NearDuplicate(Diagnostic):
     name = "near_duplicate"
     description = "nearly identical to another item of the same set (cosine at or above the threshold)"
+    needs_reference = False
 
     def run(self, c: ComparisonContext) -> list[DiagnosticResult]:
         ids = c.items_["id"].astype(str).to_numpy()

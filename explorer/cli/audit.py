@@ -1,0 +1,87 @@
+"""``vendiscope audit``: one dataset on its own: exact and near duplicates, outliers, rarity."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from explorer.cli.args import positive_int
+from explorer.embed.registry import describe_embedders
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("audit", help="one dataset on its own: exact and near duplicates, outliers, rare items")
+    p.add_argument("source", help="the dataset (folder, manifest, texts, embeddings...)")
+    p.add_argument("--model", default="auto", help=f"embedder (default: auto). {describe_embedders()}")
+    p.add_argument("--k", type=positive_int, default=5, help="neighbours for outliers and rarity (default %(default)s)")
+    p.add_argument("--near-threshold", type=float, help="cosine for near duplicates (default: relative to spacing)")
+    p.add_argument("--out", type=Path, help="also write summary.json and diagnostics.parquet (per item) here")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="read items whose files lie outside the dataset's folder (refused by default)")
+    p.add_argument("--cache-dir", help="cache folder (default: $VENDISCOPE_CACHE or ~/.cache/vendiscope)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from explorer.compare.audit import cached_audit
+    from explorer.data.datasets import load_dataset
+    from explorer.data.outputs import fingerprint_bytes
+    from explorer.embed.pipeline import embed_dataset
+    from explorer.embed.registry import resolve_embedder
+    from explorer.store.cache import atomic_write_bytes
+    from explorer.store.export import to_bytes
+
+    dataset = load_dataset(args.source, allow_outside=args.allow_outside)
+    modality = "text" if (dataset.items["kind"] == "text").any() else "image"
+    embedder, notice = resolve_embedder(args.model, modality=modality)
+    if notice:
+        print(f"notice: {notice}", file=sys.stderr)
+    bar = tqdm(total=0, unit="item", file=sys.stderr, disable=args.quiet)
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.total, bar.n = total, done
+        bar.set_description(message)
+        bar.refresh()
+
+    result = embed_dataset(dataset, embedder, cache_dir=args.cache_dir, progress=progress)
+    if len(result.items) < 2:
+        bar.close()
+        print(f"error: {len(result.items)} item(s) of {dataset.name} could be embedded; an audit needs 2",
+              file=sys.stderr)
+        return 2
+    name = dataset.sets[0] if len(dataset.sets) == 1 else dataset.name
+    summary, table = cached_audit(result.embeddings, result.items, cache_dir=args.cache_dir, progress=progress,
+                                  k=args.k, near_threshold=args.near_threshold, name=name)
+    bar.close()
+    summary = {"dataset": dataset.name, "embedder": embedder.cache_key(), "skipped": int(len(result.skipped)),
+               **summary}
+    if args.out:  # the per-item table first, then the summary with its fingerprint: a set
+        per_item = result.items[["id", *[c for c in ("path", "text", "set", "label") if c in result.items]]]
+        data = to_bytes(per_item.merge(table, on="id"), "parquet")
+        atomic_write_bytes(args.out / "diagnostics.parquet", data)
+        files = {"files": {"diagnostics.parquet": fingerprint_bytes(data)}}
+        atomic_write_bytes(args.out / "summary.json", json.dumps({**summary, **files}, indent=1).encode())
+    print(json.dumps(summary) if args.json else report(summary))
+    return 0
+
+
+def _groups(groups: list[list[str]], shown: int = 3) -> str:
+    return "; ".join(" = ".join(g[:4]) + (f" (+{len(g) - 4})" if len(g) > 4 else "") for g in groups[:shown])
+
+
+def report(summary: dict) -> str:
+    """The audit as a short text report."""
+    exact, near = summary["exact_duplicates"], summary["near_duplicates"]
+    lines = [f"{summary['dataset']}: {summary['n']:,} items audited ({summary['skipped']:,} skipped); "
+             f"embedder {summary['embedder']}",
+             f"  exact duplicates: {exact['items']:,} copies in {exact['groups']:,} group(s)"
+             + (f", e.g. {_groups(exact['largest'])}" if exact["groups"] else ""),
+             f"  near duplicates: {near['items']:,} items in {near['groups']:,} group(s) at cosine >= "
+             f"{near['threshold']:.4f}" + (f", e.g. {_groups(near['largest'])}" if near["groups"] else ""),
+             f"  outliers: {summary['outliers']:,}; rare (top 1% k-NN radius): {summary['rare']:,}"]
+    return "\n".join(lines)

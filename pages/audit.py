@@ -1,0 +1,78 @@
+"""Audit: one dataset on its own: exact copies, near-duplicate groups, outliers and rare items,
+each with its items, a button that flags them with their reasons, and downloads."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from explorer.compare.audit import cached_audit
+from explorer.diagnostics import describe, flag_masks, flag_with_reasons
+from explorer.store.export import FORMATS, export_table, to_bytes
+from explorer.store.flags import FlagStore
+from pages._common import item_grid, plural, prepare, with_progress
+
+GROUPS_PER_PAGE = 6
+
+st.title("Audit")
+state = prepare()
+items = state.items[state.mask].reset_index(drop=True)
+name = state.chosen[0] if len(state.chosen) == 1 else "all items"
+summary, table = with_progress(
+    ("audit", state.source, state.embedder.cache_key(), tuple(state.chosen)),
+    lambda job: cached_audit(state.result.embeddings[state.mask], items, progress=job.report, name=name),
+    label=f"Auditing {plural(len(items), 'item')}")
+exact, near = summary["exact_duplicates"], summary["near_duplicates"]
+st.caption(f"{plural(summary['n'], 'item')} of {', '.join(state.chosen)}, as one pool, with {state.embedder.name} "
+           f"embeddings. Exact copies share their bytes (or text); near duplicates are joined at cosine ≥ "
+           f"{near['threshold']:.4f} (0.13 × the median distance to the nearest neighbour, as cleanlab does); "
+           f"outliers lie beyond Tukey's far-out fence of the mean distance to their {summary['k']} nearest "
+           f"neighbours; rare items are the 1% with the widest {summary['k']}-NN radius.")
+cards = st.columns(4)
+cards[0].metric("Exact copies", f"{exact['items']:,}", help=f"in {plural(exact['groups'], 'group')}")
+cards[1].metric("Near duplicates", f"{near['items']:,}", help=f"in {plural(near['groups'], 'group')}")
+cards[2].metric("Outliers", f"{summary['outliers']:,}")
+cards[3].metric("Rare items", f"{summary['rare']:,}")
+
+by_id = items.set_index("id")
+
+
+def groups_section(title: str, groups: list[list[str]], total: int, key: str) -> None:
+    st.subheader(title)
+    if not groups:
+        st.caption("None found.")
+        return
+    pages = max(1, -(-len(groups) // GROUPS_PER_PAGE))
+    page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=key) if pages > 1 else 1
+    shown = groups[(page - 1) * GROUPS_PER_PAGE: page * GROUPS_PER_PAGE]
+    st.caption(f"{plural(total, 'group')}, largest first; showing {len(shown)}")
+    for group in shown:
+        st.markdown(f"**{plural(len(group), 'item')}**: {', '.join(group[:4])}" + (" …" if len(group) > 4 else ""))
+        item_grid(by_id.loc[[g for g in group if g in by_id.index][:12]].reset_index(), width=56)
+
+
+groups_section("Exact copies", exact["largest"], exact["groups"], "audit_exact_page")
+groups_section("Near-duplicate groups", near["largest"], near["groups"], "audit_near_page")
+
+masks = flag_masks(table)
+for diagnostic, title in (("outlier", "Outliers"), ("rarity", "Rare items")):
+    st.subheader(title)
+    hit = masks.get(diagnostic)
+    if hit is None:
+        st.caption("None found.")
+        continue
+    order = table.loc[hit, diagnostic].sort_values(ascending=False).index
+    st.caption(f"{plural(int(hit.sum()), 'item')}, most extreme first (showing up to 24). {describe(diagnostic)}.")
+    item_grid(items.loc[order[:24]].assign(score=table.loc[order[:24], diagnostic].to_numpy()), extra=["score"])
+
+st.subheader("Flag and export")
+flags = FlagStore.for_dataset(state.dataset.source)
+rows = [{"diagnostic": d, "what": describe(d), "flagged": int(m.sum())} for d, m in masks.items()]
+st.dataframe(pd.DataFrame(rows), hide_index=True)
+for column, d in zip(st.columns(max(1, len(masks))), masks):
+    if column.button(f"Flag {plural(int(masks[d].sum()), 'item')}: {d}", key=f"audit_flag_{d}",
+                     icon=":material/flag:"):
+        st.toast(f"{flag_with_reasons(flags, table, d):,} new flag(s) saved")
+export = export_table(items, reasons=flags.reasons(), scores=table.drop(columns=["id"]))
+for column, fmt in zip(st.columns(len(FORMATS)), FORMATS):
+    column.download_button(f"Audit {fmt.upper()}", to_bytes(export, fmt), file_name=f"audit.{fmt}",
+                           key=f"audit_download_{fmt}", icon=":material/download:")
