@@ -103,7 +103,7 @@ def prepare() -> PageState:
                + (f" · {plural(len(result.skipped), 'item')} skipped" if len(result.skipped) else ""))
     if len(result.skipped):
         with st.expander(f"{plural(len(result.skipped), 'item')} skipped, with the reasons", icon=":material/warning:"):
-            st.dataframe(result.skipped, hide_index=True)
+            st.dataframe(readable(result.skipped), hide_index=True)
     chosen = [s for s in choice.sets if s in set(items["set"].astype(str))]
     if not chosen:
         st.info("Choose at least one set in the sidebar.")
@@ -123,7 +123,7 @@ def _embed_and_project(dataset: Dataset, embedder: Embedder, embed_key: tuple, u
                            label=f"Embedding {dataset.name} ({len(dataset):,} items)")
     if len(result.items) == 0:
         st.error(f"No item of {dataset.name} could be embedded; the reasons:", icon=":material/error:")
-        st.dataframe(result.skipped, hide_index=True)
+        st.dataframe(readable(result.skipped), hide_index=True)
         st.stop()
     coords = with_progress(umap_key, lambda job: umap_project(result.embeddings, progress=job.stage("")),
                            label=f"Mapping {len(result.items):,} items")
@@ -158,7 +158,7 @@ def item_grid(view: pd.DataFrame, *, width: int = 72, extra: list[str] | None = 
                     for i, (s, lab) in enumerate(zip(view["set"], view["label"].fillna("—")))]
         st.image(thumbnails(view, width=width), caption=captions, width=width)
     else:
-        st.dataframe(view[[c for c in ("id", "set", "label", "text", *(extra or [])) if c in view.columns]],
+        st.dataframe(readable(view[[c for c in ("id", "set", "label", "text", *(extra or [])) if c in view.columns]]),
                      hide_index=True)
 
 
@@ -169,3 +169,32 @@ def flag_form(ids: list[str], flags, *, key: str = "flag_selection") -> None:
         if st.form_submit_button(f"Flag {len(ids):,} selected items", icon=":material/flag:"):
             added = flags.add(ids, reason=reason.strip() or "flagged in the app", source="selection")
             st.toast(f"{added:,} new flag(s) saved")
+
+
+NEUTRAL = "#9aa5b1"
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
+           "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
+
+
+def set_colours(names, *, reference: str | None = None) -> dict[str, str]:
+    """A distinct colour per set, always the same for the same name; the reference (the real
+    data) in a neutral grey."""
+    import zlib
+
+    out, used = {}, set()
+    for name in sorted(map(str, names)):
+        if name == reference:
+            out[name] = NEUTRAL
+            continue
+        slot = zlib.crc32(name.encode()) % len(PALETTE)
+        while PALETTE[slot] in used and len(used) < len(PALETTE):
+            slot = (slot + 1) % len(PALETTE)
+        used.add(PALETTE[slot])
+        out[name] = PALETTE[slot]
+    return out
+
+
+def readable(table: pd.DataFrame) -> pd.DataFrame:
+    """A table for people: missing text shows as an empty cell, not "None" or "nan"."""
+    text = [c for c in table.columns if table[c].dtype == object or pd.api.types.is_string_dtype(table[c])]
+    return table.assign(**{c: table[c].fillna("").astype(str).replace({"None": "", "nan": ""}) for c in text})

@@ -10,7 +10,7 @@ import streamlit as st
 from explorer.diagnostics import describe, flag_masks, flag_with_reasons, reasons_of
 from explorer.store.export import FORMATS, export_table, to_bytes
 from explorer.store.flags import FlagStore
-from pages._common import item_grid, prepare
+from pages._common import item_grid, prepare, readable
 from pages._diagnostics import comparison_of, reference_choice
 
 st.title("Compare")
@@ -29,17 +29,22 @@ st.caption(f"Against **{reference}** ({summary['n_reference']:,} items). Vendi s
            f"{summary['equal_n']:,} (mean and 95% interval over random subsets); ratios are to the reference's. "
            f"Precision/recall/density/coverage with k = {summary['k']} nearest-neighbour balls.")
 ref_scores = summary["reference_scores"]
-rows = [{"set": reference, **{f"VS q={q}": f"{ref_scores['vs'][q]:.2f} [{ref_scores['vs_ci'][q][0]:.2f}, "
-                                           f"{ref_scores['vs_ci'][q][1]:.2f}]" for q in orders}}]
+
+
+def vs_cell(scores: dict, q: str) -> str:
+    return f"{scores['vs'][q]:.2f} [{scores['vs_ci'][q][0]:.2f}, {scores['vs_ci'][q][1]:.2f}]"
+
+
+diversity = [{"set": reference, **{f"VS q={q}": vs_cell(ref_scores, q) for q in orders}}]
+fidelity = []
 for name, s in summary["sets"].items():
-    rows.append({"set": name,
-                 **{f"VS q={q}": f"{s['vs'][q]:.2f} [{s['vs_ci'][q][0]:.2f}, {s['vs_ci'][q][1]:.2f}] "
-                                 f"· {s[f'vs{q}_ratio']:.2f}×" for q in orders},
-                 "precision": round(s["precision"], 3), "recall": round(s["recall"], 3),
-                 "density": round(s["density"], 3), "coverage": round(s["coverage"], 3),
-                 "memorised": f"{s['memorized_share']:.1%}", "near dups": f"{s['near_duplicate_share']:.1%}",
-                 "collapsed classes": ", ".join(c["class"] for c in s["collapsed"]) or "—"})
-st.dataframe(pd.DataFrame(rows), hide_index=True)
+    diversity.append({"set": name, **{f"VS q={q}": f"{vs_cell(s, q)} · {s[f'vs{q}_ratio']:.2f}×" for q in orders}})
+    fidelity.append({"set": name, "precision": round(s["precision"], 3), "recall": round(s["recall"], 3),
+                     "density": round(s["density"], 3), "coverage": round(s["coverage"], 3),
+                     "memorised": f"{s['memorized_share']:.1%}", "near dups": f"{s['near_duplicate_share']:.1%}",
+                     "collapsed classes": ", ".join(c["class"] for c in s["collapsed"]) or "—"})
+st.dataframe(pd.DataFrame(diversity), hide_index=True, width="stretch")
+st.dataframe(pd.DataFrame(fidelity), hide_index=True, width="stretch")
 
 spectra = go.Figure()
 for name, values in [(reference, summary["reference_scores"]["spectrum"]),
@@ -59,8 +64,9 @@ st.subheader(f"Classes of {picked}")
 classes = pd.DataFrame([c for c in summary["classes"] if c["set"] == picked])
 st.caption(f"Classes by {summary['class_basis']}. A class is flagged collapsed when its share or its Vendi "
            "score falls below half the reference's.")
-st.dataframe(classes[["class", "n_reference", "n", "reference_share", "share", "share_ratio", "vs_reference", "vs",
-                      "vs_ratio", "collapsed", "reason"]].round(3), hide_index=True)
+class_columns = ["class", "n_reference", "n", "reference_share", "share", "share_ratio", "vs_reference", "vs",
+                 "vs_ratio", "collapsed", "reason"]
+st.dataframe(readable(classes[class_columns].round(3)), hide_index=True)
 
 st.subheader("Regions")
 regions = pd.DataFrame(summary["regions"])

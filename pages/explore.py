@@ -21,7 +21,7 @@ from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.metrics.vendi import vendi_scores
 from explorer.store.cache import hash_key
 from explorer.store.flags import FlagStore
-from pages._common import analysis_of, clusters_of, flag_form, item_grid, memoized, prepare
+from pages._common import analysis_of, clusters_of, flag_form, item_grid, memoized, prepare, readable, set_colours
 from pages._diagnostics import comparison_of, reference_choice
 from pages._sidebar import remembered_selectbox
 
@@ -118,10 +118,12 @@ if color_by in scales:
         hovertemplate="%{customdata}<br>%{marker.color:.3f}<extra></extra>"))
 else:
     values = pd.Series(values_of(color_by)[shown]).fillna("—").astype(str).to_numpy()
+    colours = set_colours(state.chosen, reference=reference) if color_by == "set" else {}
     for name in sorted(set(values)):
         idx = shown[values == name]
+        marker = {"size": 5, "opacity": 0.75, **({"color": colours[name]} if name in colours else {})}
         fig.add_trace(go.Scattergl(x=xy_all[idx, 0], y=xy_all[idx, 1], mode="markers", name=name,
-                                   customdata=ids[idx], marker={"size": 5, "opacity": 0.75},
+                                   customdata=ids[idx], marker=marker,
                                    hovertemplate="%{customdata}<extra>" + name + "</extra>"))
 fig.update_layout(height=560, margin={"l": 0, "r": 0, "t": 10, "b": 0}, dragmode="lasso",
                   legend={"title": names.get(color_by, color_by)}, xaxis={"visible": False},
@@ -165,7 +167,8 @@ if len(clicked) == 1 and not drawn and len(chosen) == 1:
     i = int(chosen[0])
     item = table.iloc[i].to_dict() | {c: v[i] for c, v in derived.items()}
     st.subheader("Item")
-    st.dataframe(pd.DataFrame({"field": list(item), "value": [str(v) for v in item.values()]}), hide_index=True)
+    st.dataframe(readable(pd.DataFrame({"field": list(item), "value": list(item.values())}).astype(str)),
+                 hide_index=True)
     to_row = np.flatnonzero(state.mask)  # table position -> embedding row
     near_rows, sims = nearest_items(state.result.embeddings, int(to_row[i]), among=to_row[rows], k=8)
     st.markdown("**Nearest neighbours** (cosine similarity)")

@@ -23,6 +23,9 @@ def grid(side: str) -> None:
     rows = shown.iloc[mode[side]]
     loads = mode[f"{side}_loadings"]
     st.markdown(f"**{'Positive' if side == 'positive' else 'Negative'} side**")
+    if not len(rows):
+        st.caption("No item loads on this side of the mode.")
+        return
     captions = [f"{s} · {lab} · {v:+.2f}" for s, lab, v in zip(rows["set"], rows["label"], loads)]
     if "path" in rows.columns:
         st.image(thumbnails(rows, width=80), caption=captions, width=80)

@@ -5,11 +5,11 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer.metrics.equal_n import cached_bootstrap_scores, cached_group_scores, score_columns
+from explorer.metrics.equal_n import cached_bootstrap_scores, cached_group_scores, interval_text, score_columns
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.store.export import FORMATS, export_table, to_bytes
 from explorer.store.flags import FlagStore
-from pages._common import analysis_of, flag_form, item_grid, memoized, prepare
+from pages._common import analysis_of, flag_form, item_grid, memoized, plural, prepare, readable, set_colours
 from pages._sidebar import remembered_selectbox
 
 st.title("Overview")
@@ -25,7 +25,7 @@ table = memoized(("scores", source, embedder.cache_key(), tuple(chosen)),
                  lambda: cached_group_scores(result.embeddings[mask], items.loc[mask, "set"]))
 cols = score_columns(DEFAULT_ORDERS)
 for row in table.to_dict("records"):
-    st.markdown(f"**{row['group']}** · {row['n']:,} items · rank {row['rank']}")
+    st.markdown(f"**{row['group']}** · {plural(row['n'], 'item')} · rank {row['rank']}")
     for card, q, col in zip(st.columns(len(cols)), DEFAULT_ORDERS, cols):
         card.metric(f"VS q={order_label(q)}", f"{row[col]:.2f}")
 
@@ -39,7 +39,7 @@ if len(table) > 1:
         rows = []
         for row in boot:
             rows.append({"set": row["group"], **{
-                f"VS q={order_label(q)}": f"{row[c]:.2f}  [{row[c + '_lo']:.2f}, {row[c + '_hi']:.2f}]"
+                f"VS q={order_label(q)}": interval_text(row[c], row[c + "_lo"], row[c + "_hi"], draws=row["draws"])
                 for q, c in zip(DEFAULT_ORDERS, cols)}})
         st.markdown(f"**At equal size** (n = {n_eq:,} per set, mean and 95% interval over 30 random subsets)")
         st.dataframe(rows, hide_index=True)
@@ -73,9 +73,11 @@ color_by = remembered_selectbox("Colour by", ["label", "set"] if has_labels else
 shown = items[mask]
 xy = coords[mask]
 fig = go.Figure()
+colours = set_colours(chosen, reference="real" if "real" in chosen else None) if color_by == "set" else {}
 for name, index in sorted(shown.groupby(shown[color_by].astype(str)).indices.items()):
     fig.add_trace(go.Scattergl(
-        x=xy[index, 0], y=xy[index, 1], mode="markers", name=name, marker={"size": 5, "opacity": 0.75},
+        x=xy[index, 0], y=xy[index, 1], mode="markers", name=name,
+        marker={"size": 5, "opacity": 0.75, **({"color": colours[name]} if name in colours else {})},
         customdata=shown["id"].to_numpy()[index], hovertemplate="%{customdata}<extra>" + name + "</extra>"))
 fig.update_layout(height=560, margin={"l": 0, "r": 0, "t": 10, "b": 0}, dragmode="lasso",
                   legend={"title": color_by}, xaxis={"visible": False}, yaxis={"visible": False})
@@ -95,7 +97,7 @@ flagged = flags.reasons()
 with st.expander(f"Flagged items: {len(flagged):,}", icon=":material/flag:", expanded=bool(flagged)):
     if flagged:
         table = export_table(items[items["id"].isin(flagged)], reasons=flagged)
-        st.dataframe(table, hide_index=True, height=min(400, 40 + 35 * len(table)))
+        st.dataframe(readable(table), hide_index=True, height=min(400, 40 + 35 * len(table)))
         for column, fmt in zip(st.columns(len(FORMATS)), FORMATS):
             column.download_button(f"Download {fmt.upper()}", to_bytes(table, fmt), file_name=f"flagged.{fmt}",
                                    key=f"download_{fmt}", icon=":material/download:")

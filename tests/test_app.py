@@ -77,7 +77,10 @@ def test_modes_page_shows_the_top_mode_and_its_items(sample_page):
     assert at.metric[0].label == "Weight of mode 1"
     assert at.metric[0].value == f"{a.modes_[0]['weight']:.4f}"
     images = at.get("image")
-    assert len(images) == 2  # one grid per side
+    sides = [side for side in ("positive", "negative") if a.modes_[0][side]]
+    assert len(images) == len(sides)  # one grid per side with items loading on it
+    if len(sides) < 2:  # the first mode of non-negative features: every item loads positively on it
+        assert any(c.value == "No item loads on this side of the mode." for c in at.caption)
     assert at.title[0].value == "Modes"
 
 

@@ -14,14 +14,15 @@ def test_compare_page_shows_the_library_comparison_and_flags_a_diagnostic(sample
     at, result = sample_page("compare")
     summary, table = cached_comparison(result.embeddings, result.items, reference="real")
 
-    per_set = at.dataframe[0].value.set_index("set")
-    assert list(per_set.index) == ["real", "collapsed", "gmm", "lowtemp"]
+    diversity, per_set = at.dataframe[0].value.set_index("set"), at.dataframe[1].value.set_index("set")
+    assert list(diversity.index) == ["real", "collapsed", "gmm", "lowtemp"]  # the reference first
+    assert list(per_set.index) == ["collapsed", "gmm", "lowtemp"]
     for name in ("collapsed", "gmm", "lowtemp"):
         assert per_set.loc[name, "coverage"] == round(summary["sets"][name]["coverage"], 3)
     assert per_set.loc["collapsed", "collapsed classes"] == "2, 3, 4, 5, 6, 8, 9"
 
     at.selectbox(key="compare_set").set_value("collapsed").run()
-    classes = at.dataframe[1].value
+    classes = at.dataframe[2].value
     assert set(classes.loc[classes["collapsed"], "class"]) == set("2345689")
 
     at.selectbox(key="diag_pick").set_value("underrepresented[collapsed]").run()

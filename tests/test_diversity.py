@@ -156,8 +156,11 @@ def test_modes_name_the_clusters(rng):
     a = VendiAnalysis(q=[1.0], n_modes=3, top_items=5).fit(x)
     for j, mode in enumerate(a.modes_):
         assert mode["weight"] == pytest.approx(counts[j] / 100)
-        side = mode["positive"] if mode["positive_loadings"][0] > 0.5 else mode["negative"]
+        positive = mode["positive_loadings"] and mode["positive_loadings"][0] > 0.5
+        side = mode["positive"] if positive else mode["negative"]
         assert set(labels[side]) == {j}
+        # each side lists only items loading on it with that sign
+        assert all(v > 0 for v in mode["positive_loadings"]) and all(v < 0 for v in mode["negative_loadings"])
 
 
 def test_precomputed_kernel_contributions_equal_cosine_ones(rng):
@@ -209,7 +212,8 @@ def test_cli_contributions_groups_and_rbf(tmp_path, rng, capsys):
     assert set(report["groups"]) == {"a", "b"}
     assert report["groups"]["a"]["n"] == 30 and report["groups"]["a"]["scores"]["1"] == pytest.approx(1.0)
     assert report["groups"]["b"]["scores"]["1"] == pytest.approx(hill_number(np.array([2, 1]) / 3, 1.0))
-    assert main(["score", str(tmp_path / "emb.npy"), "--groups", "kmeans:3", "--n-boot", "5", "--json"]) == 0
+    assert main(["score", str(tmp_path / "emb.npy"), "--groups", "kmeans:3", "--n-boot", "5", "--json",
+                 "--min-group-size", "5"]) == 0  # the third cluster holds 10 items
     by_cluster = json.loads(capsys.readouterr().out)["groups"]
     assert sorted(by_cluster) == ["c0", "c1", "c2"]
     assert all(g["scores"]["1"] == pytest.approx(1.0, abs=1e-6) for g in by_cluster.values())  # pure clusters
@@ -257,3 +261,19 @@ def test_streamed_analysis_equals_one_fit_and_merges_across_shards(rng):
             VendiAnalysis(kernel="rbf", sigma=3.0).partial_fit(x[10:20]))
     with pytest.raises(ValueError, match="precomputed matrix needs fit"):
         VendiAnalysis(kernel="precomputed").partial_fit(np.eye(3))
+
+
+def test_score_groups_leaves_out_small_groups_and_says_so(tmp_path, rng, capsys):
+    x = rng.normal(size=(104, 6))
+    np.save(tmp_path / "emb.npy", x)
+    pd.DataFrame({"id": [f"i{j}" for j in range(104)], "folder": ["big"] * 50 + ["other"] * 50 + ["tiny"] * 4}
+                 ).to_parquet(tmp_path / "items.parquet")
+    assert main(["score", str(tmp_path / "emb.npy"), "--groups", "folder", "--json", "--n-boot", "3"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert set(report["groups"]) == {"big", "other"} and report["groups"]["big"]["n"] == 50  # not 4
+    assert report["skipped_groups"] == {"tiny": 4}
+    assert "tiny (4)" in captured.err and "--min-group-size 20" in captured.err
+    assert main(["score", str(tmp_path / "emb.npy"), "--groups", "folder", "--json", "--n-boot", "3",
+                 "--min-group-size", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["groups"]["tiny"]["n"] == 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,8 @@ def add_parser(sub) -> None:
                    help="also score each group at equal n: a manifest column, or kmeans:K for K clusters")
     p.add_argument("--manifest", help="table with one row per embedding (default: items.parquet beside INPUT)")
     p.add_argument("--n-boot", type=positive_int, default=50, help="random equal-n subsets per group (default 50)")
+    p.add_argument("--min-group-size", type=positive_int, default=20,
+                   help="groups with fewer items are left out, and listed (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--key", help="array name inside an .npz")
     p.add_argument("--column", help="array column of a .parquet")
@@ -93,7 +96,17 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"no column {args.groups!r} in the manifest (it has {list(manifest.columns)})")
         else:
             labels = manifest[args.groups].fillna("(none)").tolist()
-        table = bootstrap_scores(np.asarray(x), list(labels), q=orders, n_boot=args.n_boot, seed=args.seed)
+        sizes = pd.Series(list(labels)).astype(str).value_counts()
+        small = sizes[sizes < args.min_group_size]
+        if len(small):  # a 4-item group would set the common size for every group: leave it out, and say so
+            print(f"warning: {len(small)} group(s) below --min-group-size {args.min_group_size} left out: "
+                  + ", ".join(f"{g} ({n})" for g, n in small.items()), file=sys.stderr)
+            out["skipped_groups"] = {str(g): int(n) for g, n in small.items()}
+        keep = ~pd.Series(list(labels)).astype(str).isin(small.index).to_numpy()
+        if sum(sizes >= args.min_group_size) < 1:
+            raise ValueError(f"no group has {args.min_group_size} items or more (--min-group-size)")
+        table = bootstrap_scores(np.asarray(x)[keep], list(np.asarray(labels, dtype=object)[keep]), q=orders,
+                                 n_boot=args.n_boot, seed=args.seed)
         out["groups"] = {
             row["group"]: {"n": int(row["n"]), "n_total": int(row["n_total"]),
                            "scores": {order_label(o): row[f"VS_{order_label(o)}"] for o in orders},

@@ -111,3 +111,15 @@ def cached_bootstrap_scores(
     records = cached("bootstrap", key, lambda: bootstrap_scores(x, groups, q=q, n=n, n_boot=n_boot, seed=seed)
                      .to_dict("records"), root=cache_dir)
     return pd.DataFrame(records)
+
+
+def interval_text(mean: float, low: float, high: float, *, draws: int) -> str:
+    """An equal-n score as people read it: ``2.31 [2.25, 2.38]``, or, when the common size is the
+    whole group (a single draw), ``2.31 (whole set, no interval)``.
+
+    >>> interval_text(2.3111, 2.25, 2.38, draws=30), interval_text(471.76, 471.76, 471.76, draws=1)
+    ('2.31 [2.25, 2.38]', '471.76 (whole set, no interval)')
+    """
+    if draws <= 1:
+        return f"{mean:.2f} (whole set, no interval)"
+    return f"{mean:.2f} [{low:.2f}, {high:.2f}]"

@@ -124,12 +124,17 @@ class VendiAnalysis:
             if c.loo_exact is not None:
                 table["loo_exact"] = c.loo_exact
             self.contributions_ = pd.DataFrame(table)
-            self.modes_ = [
-                {"mode": j, "weight": float(spectrum.eigenvalues[j]),
-                 "positive": c.top_positive[j].tolist(), "positive_loadings": c.loadings_positive[j].tolist(),
-                 "negative": c.top_negative[j].tolist(), "negative_loadings": c.loadings_negative[j].tolist()}
-                for j in range(c.top_positive.shape[0])
-            ]
+            self.modes_ = []
+            for j in range(c.top_positive.shape[0]):
+                # a side lists only items that load on it: a mode most items load positively on
+                # has few or no items on its negative side
+                pos, neg = c.loadings_positive[j] > 0, c.loadings_negative[j] < 0
+                self.modes_.append({
+                    "mode": j, "weight": float(spectrum.eigenvalues[j]),
+                    "positive": c.top_positive[j][pos].tolist(),
+                    "positive_loadings": c.loadings_positive[j][pos].tolist(),
+                    "negative": c.top_negative[j][neg].tolist(),
+                    "negative_loadings": c.loadings_negative[j][neg].tolist()})
         return self
 
     def partial_fit(self, X: np.ndarray, y=None, *, weights: np.ndarray | None = None) -> VendiAnalysis:
