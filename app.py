@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from explorer.cli.app import app_settings
+from pages._flags import flags_panel
 from pages._sidebar import sidebar
 
 PAGES = Path(__file__).resolve().parent / "pages"
@@ -19,7 +20,9 @@ if "app_settings" not in st.session_state:  # what vendiscope app allows this ap
     st.session_state["app_settings"] = app_settings(sys.argv[1:])
 
 # the shared choices, drawn here so that they stay put when the page changes
-st.session_state["_choice"] = sidebar()
+st.session_state["_choice"] = choice = sidebar()
+if choice is not None:
+    flags_panel(choice)  # on every page: list, unflag, rename, export
 
 page = st.navigation([
     st.Page(PAGES / "overview.py", title="Overview", icon=":material/insights:", default=True),

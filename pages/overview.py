@@ -7,9 +7,8 @@ import streamlit as st
 
 from explorer.metrics.equal_n import cached_bootstrap_scores, cached_group_scores, interval_text, score_columns
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
-from explorer.store.export import FORMATS, export_table, to_bytes
 from explorer.store.flags import FlagStore
-from pages._common import analysis_of, flag_form, item_grid, memoized, plural, prepare, readable, set_colours
+from pages._common import analysis_of, flag_form, item_grid, memoized, plural, prepare, set_colours
 from pages._sidebar import remembered_selectbox
 
 st.title("Overview")
@@ -92,14 +91,3 @@ if picked:
     flag_form(picked, flags)
 else:
     st.caption("Select points on the map (box or lasso) to see those items here and flag them.")
-
-flagged = flags.reasons()
-with st.expander(f"Flagged items: {len(flagged):,}", icon=":material/flag:", expanded=bool(flagged)):
-    if flagged:
-        table = export_table(items[items["id"].isin(flagged)], reasons=flagged)
-        st.dataframe(readable(table), hide_index=True, height=min(400, 40 + 35 * len(table)))
-        for column, fmt in zip(st.columns(len(FORMATS)), FORMATS):
-            column.download_button(f"Download {fmt.upper()}", to_bytes(table, fmt), file_name=f"flagged.{fmt}",
-                                   key=f"download_{fmt}", icon=":material/download:")
-    else:
-        st.caption("Nothing flagged yet. Flags are saved with the dataset's cache and survive restarts.")

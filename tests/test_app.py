@@ -55,17 +55,33 @@ def test_overview_opens_a_text_file_with_the_offline_text_embedder(tmp_path, mon
 
 
 @pytest.mark.slow
-def test_overview_lists_flags_with_downloads(shared_cache, monkeypatch):
+def test_flags_are_listed_unflagged_renamed_and_exported_from_every_page(shared_cache, monkeypatch):
     from explorer.store.flags import FlagStore
 
     monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
-    FlagStore.for_dataset(str(sample_data_dir() / "manifest.csv")).add(["real/0/real_0000.png"], reason="odd one")
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.run()
-    assert not at.exception, at.exception
-    assert any(e.label == "Flagged items: 1" for e in at.expander)
-    table = at.dataframe[-1].value
-    assert table["id"].tolist() == ["real/0/real_0000.png"] and table["flag_reasons"].tolist() == ["odd one"]
+    store = FlagStore.for_dataset(str(sample_data_dir() / "manifest.csv"))
+    store.add(["real/0/real_0000.png", "gmm/3/gmm_0300.png"], reason="odd one")
+    store.add(["real/0/real_0000.png"], reason="blury")
+    try:
+        at = AppTest.from_file(APP, default_timeout=600)
+        at.run()
+        for page in ("explore", "modes", "audit"):
+            at.switch_page(page_file(page)).run()
+            assert not at.exception, (page, at.exception)
+            assert any(p.proto.popover.label == "Flags: 2 item(s)" for p in at.sidebar.get("popover")), page
+            assert at.sidebar.dataframe[-1].value["reason"].tolist() == ["odd one", "odd one", "blury"]
+        at.sidebar.multiselect(key="unflag_pick").set_value(["gmm/3/gmm_0300.png — odd one"]).run()
+        at.sidebar.button(key="unflag").click().run()
+        assert not at.exception, at.exception
+        assert {k: sorted(v) for k, v in store.reasons().items()} == {"real/0/real_0000.png": ["blury", "odd one"]}
+        at.sidebar.selectbox(key="rename_from").set_value("blury").run()
+        at.sidebar.text_input(key="rename_to").set_value("blurry").run()
+        at.sidebar.button(key="rename").click().run()
+        assert {k: sorted(v) for k, v in store.reasons().items()} == {"real/0/real_0000.png": ["blurry", "odd one"]}
+        csv = next(b for b in at.sidebar.get("download_button") if b.proto.label == "CSV")
+        assert csv.proto.url  # served as a download
+    finally:
+        store.remove(["real/0/real_0000.png", "gmm/3/gmm_0300.png"])  # the shared cache is shared
 
 
 @pytest.mark.slow

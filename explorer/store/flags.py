@@ -81,6 +81,29 @@ class FlagStore:
                 db.executemany("DELETE FROM flags WHERE id = ? AND reason = ?", [(i, reason) for i in ids])
             return db.total_changes - before
 
+    def rename(self, ids: Iterable[str], *, reason: str, to: str) -> int:
+        """Give the flags ``reason`` of ``ids`` the reason ``to`` instead (one transaction); an item
+        already flagged ``to`` keeps one flag. Returns how many flags changed.
+
+        >>> import tempfile
+        >>> store = FlagStore("demo", root=tempfile.mkdtemp())
+        >>> _ = store.add(["a", "b"], reason="blury")
+        >>> store.rename(["a", "b"], reason="blury", to="blurry"), store.reasons()
+        (2, {'a': ['blurry'], 'b': ['blurry']})
+        """
+        to = to.strip()
+        if not to:
+            raise ValueError("a flag needs a reason")
+        ids = [str(i) for i in ids]
+        with closing(self._connect()) as db, db:
+            before = db.total_changes
+            db.executemany("INSERT OR IGNORE INTO flags (id, reason, source, created) SELECT id, ?, source, created "
+                           "FROM flags WHERE id = ? AND reason = ?", [(to, i, reason) for i in ids])
+            inserted = db.total_changes - before
+            db.executemany("DELETE FROM flags WHERE id = ? AND reason = ? AND reason != ?",
+                           [(i, reason, to) for i in ids])
+            return inserted
+
     def table(self) -> pd.DataFrame:
         """All flags: id, reason, source, created (UNIX time), oldest first."""
         with closing(self._connect()) as db:

@@ -1,0 +1,38 @@
+"""The flags of the open dataset, on every page (a sidebar popover drawn by app.py): the list,
+unflagging, renaming a reason, and exports."""
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer.store.export import FORMATS, export_table, to_bytes
+from explorer.store.flags import FlagStore
+from pages._sidebar import Choice
+
+
+def flags_panel(choice: Choice) -> None:
+    flags = FlagStore.for_dataset(choice.dataset.source)
+    table = flags.table()
+    with st.sidebar.popover(f"Flags: {table['id'].nunique():,} item(s)", icon=":material/flag:", width="stretch"):
+        if table.empty:
+            st.caption("Nothing flagged yet. Flags are saved with the dataset's cache and survive restarts.")
+            return
+        reasons = flags.reasons()
+        items = choice.dataset.items
+        export = export_table(items[items["id"].isin(reasons)], reasons=reasons)
+        st.dataframe(table[["id", "reason", "source"]], hide_index=True, height=min(300, 40 + 35 * len(table)))
+        labels = [f"{i} — {r}" for i, r in zip(table["id"], table["reason"])]
+        picked = st.multiselect("Flags to remove", labels, key="unflag_pick")
+        if st.button(f"Unflag {len(picked)}", key="unflag", disabled=not picked, icon=":material/flag_check:"):
+            rows = [labels.index(p) for p in picked]
+            removed = sum(flags.remove([table["id"].iloc[r]], reason=table["reason"].iloc[r]) for r in rows)
+            st.toast(f"{removed:,} flag(s) removed")
+            st.rerun()
+        old = st.selectbox("Reason to rename", sorted(table["reason"].unique()), key="rename_from")
+        new = st.text_input("New reason", key="rename_to")
+        if st.button("Rename", key="rename", disabled=not new.strip()):
+            ids = table.loc[table["reason"] == old, "id"].tolist()
+            st.toast(f"{flags.rename(ids, reason=old, to=new):,} flag(s) renamed")
+            st.rerun()
+        for column, fmt in zip(st.columns(len(FORMATS)), FORMATS):
+            column.download_button(f"{fmt.upper()}", to_bytes(export, fmt), file_name=f"flagged.{fmt}",
+                                   key=f"download_{fmt}", icon=":material/download:", help=f"Flagged items as {fmt}")
