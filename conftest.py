@@ -145,3 +145,44 @@ def sample_page(shared_cache, monkeypatch):
         return at, embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
 
     return open_page
+
+
+def map_element(at):
+    """The page's map (the vendiscope_map component) in an AppTest tree."""
+    maps = [e for e in at.get("bidi_component") if e.proto.component_name.endswith("vendiscope_map")]
+    assert maps, "no map on the page"
+    return maps[0]
+
+
+def map_points(at):
+    """The map's per-point data, as the page sends it to the browser: x, y, c[, t]."""
+    import io
+
+    import pyarrow as pa
+
+    proto = map_element(at).proto
+    blobs = dict(proto.mixed.arrow_blobs)
+    ref = json.loads(proto.mixed.json)["points"]["__streamlit_arrow_ref__"]
+    return pa.ipc.open_stream(io.BytesIO(blobs[ref].data)).read_all().to_pandas(), json.loads(proto.mixed.json)
+
+
+def drive_map(at, *, selection=None, click=None) -> None:
+    """Rerun as if the user had drawn ``selection`` (a shape, or None) or clicked point ``click``
+    on the page's map: sent as the browser sends them, as the component's widget state."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+
+    element = map_element(at)
+    states = WidgetStates()
+    states.CopyFrom(at._tree.get_widget_states())
+    kept = [w for w in states.widgets if w.id != element.proto.id]
+    del states.widgets[:]
+    states.widgets.extend(kept)
+    state = states.widgets.add()
+    state.id = element.proto.id
+    state.json_value = json.dumps({"selection": selection, "hover": None})
+    if click is not None:
+        trigger = states.widgets.add()
+        trigger.id = f"$$STREAMLIT_INTERNAL_KEY_{element.proto.id}__events"
+        trigger.json_trigger_value = json.dumps({"event": "click", "value": int(click)})
+    at._run(states)
+    assert not at.exception, at.exception

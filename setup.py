@@ -8,7 +8,8 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-APP_FILES = ["app.py", "pages/*.py", "sample_data/README.md", "sample_data/*.py", "sample_data/digits/**/*"]
+APP_FILES = ["app.py", "pages/*.py", "pages/*.js", "pages/*.css", "sample_data/README.md", "sample_data/*.py",
+             "sample_data/digits/**/*"]
 
 
 class BuildPyWithApp(build_py):

@@ -10,8 +10,9 @@ import streamlit as st
 from explorer.diagnostics import describe, flag_masks, flag_with_reasons, reasons_of
 from explorer.store.export import FORMATS, export_table, to_bytes
 from explorer.store.flags import FlagStore
-from pages._common import item_grid, prepare, readable
+from pages._common import NEUTRAL, item_grid, prepare, readable
 from pages._diagnostics import comparison_of, reference_choice
+from pages._map import draw_map
 
 st.title("Compare")
 state = prepare()
@@ -79,20 +80,17 @@ none = np.zeros(len(table), dtype=bool)
 under, over = masks.get(f"underrepresented[{picked}]", none), masks.get("overrepresented", none)
 in_view = items["set"].isin([reference, picked]).to_numpy()
 xy = state.coords[state.mask]
-fig = go.Figure()
 is_ref, is_set = (items["set"] == reference).to_numpy(), (items["set"] == picked).to_numpy()
-for label, mask, color in [  # split by the diagnostics' own flags
-        ("reference", is_ref & ~under, "#9aa5b1"),
-        (f"reference, under-represented by {picked}", is_ref & under, "#d62728"),
-        (picked, is_set & ~over, "#1f77b4"),
-        (f"{picked}, over-represented", is_set & over, "#ff7f0e")]:
-    idx = np.flatnonzero(mask)
-    fig.add_trace(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=label, customdata=ids[idx],
-                               marker={"size": 5, "opacity": 0.7, "color": color},
-                               hovertemplate="%{customdata}<extra></extra>"))
-fig.update_layout(height=480, margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend={"orientation": "h", "y": 1.08},
-                  xaxis={"visible": False}, yaxis={"visible": False})
-st.plotly_chart(fig, width="stretch", key="regions_map")
+kinds = [("reference", is_ref & ~under, NEUTRAL),
+         (f"reference, under-represented by {picked}", is_ref & under, "#d62728"),
+         (picked, is_set & ~over, "#1f77b4"), (f"{picked}, over-represented", is_set & over, "#ff7f0e")]
+code = np.zeros(len(items), dtype=np.uint16)
+for k, (_, where, _) in enumerate(kinds):  # split by the diagnostics' own flags
+    code[where] = k
+shown = np.flatnonzero(in_view)
+draw_map(xy[shown], key="regions_map", categories=code[shown], names=[k[0] for k in kinds],
+         palette=[k[2] for k in kinds], texts=[f"{s} · {i}" for s, i in zip(items["set"].iloc[shown], ids[shown])],
+         title="regions", height=480)
 st.dataframe(regions[["region", "n_reference", "reference_share", f"share:{picked}", f"ratio:{picked}",
                       f"status:{picked}"]].round(3), hide_index=True)
 flagged_regions = [r for r, st_ in zip(regions["region"], status) if st_]

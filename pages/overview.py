@@ -5,10 +5,13 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from explorer.maps.selection import shape_mask
 from explorer.metrics.equal_n import cached_bootstrap_scores, cached_group_scores, interval_text, score_columns
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.store.flags import FlagStore
-from pages._common import analysis_of, flag_form, item_grid, memoized, plural, prepare, set_colours
+from pages._common import analysis_of, flag_form, item_grid, memoized, plural, prepare
+from pages._inspect import hover_texts
+from pages._map import colour_of, draw_map
 from pages._sidebar import remembered_selectbox
 
 st.title("Overview")
@@ -66,28 +69,29 @@ right.dataframe([{"mode": m["mode"] + 1, "weight": f"{m['weight']:.3f}",
 right.caption("Labels of the items that load most on each mode; the Modes page shows them.")
 
 st.subheader("Map")
-has_labels = items.loc[mask, "label"].notna().any()
-color_by = remembered_selectbox("Colour by", ["label", "set"] if has_labels else ["set"], name="colour",
-                                key="overview_colour", default="label" if has_labels else "set")
-shown = items[mask]
+shown = items[mask].reset_index(drop=True)
 xy = coords[mask]
-fig = go.Figure()
-colours = set_colours(chosen, reference="real" if "real" in chosen else None) if color_by == "set" else {}
-for name, index in sorted(shown.groupby(shown[color_by].astype(str)).indices.items()):
-    fig.add_trace(go.Scattergl(
-        x=xy[index, 0], y=xy[index, 1], mode="markers", name=name,
-        marker={"size": 5, "opacity": 0.75, **({"color": colours[name]} if name in colours else {})},
-        customdata=shown["id"].to_numpy()[index], hovertemplate="%{customdata}<extra>" + name + "</extra>"))
-fig.update_layout(height=560, margin={"l": 0, "r": 0, "t": 10, "b": 0}, dragmode="lasso",
-                  legend={"title": color_by}, xaxis={"visible": False}, yaxis={"visible": False})
-event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
-                        key="overview_map", width="stretch")
-
-picked = [p["customdata"] for p in (event.selection.points if event else []) if "customdata" in p]
 flags = FlagStore.for_dataset(dataset.source)
-if picked:
-    st.markdown(f"**{len(picked):,} selected** — showing up to 24")
-    item_grid(shown.set_index("id").loc[picked[:24]].reset_index())
-    flag_form(picked, flags)
-else:
-    st.caption("Select points on the map (box or lasso) to see those items here and flag them.")
+
+
+@st.fragment
+def overview_map() -> None:  # a lasso or a colour change reruns this part only
+    has_labels = shown["label"].notna().any()
+    color_by = remembered_selectbox("Colour by", ["label", "set"] if has_labels else ["set"], name="colour",
+                                    key="overview_colour", default="label" if has_labels else "set", where=st)
+    colours = colour_of(shown[color_by].to_numpy(), scale=False, sets=chosen if color_by == "set" else None,
+                        reference="real" if "real" in chosen else None)
+    texts = memoized(("hover-texts", source, embedder.cache_key(), tuple(chosen)), lambda: hover_texts(shown))
+    events = draw_map(xy, key="overview_map", texts=texts, title=color_by, **colours)
+    inside = shape_mask(xy, events.selection)
+    if inside is not None and inside.any():
+        picked = shown["id"].to_numpy()[inside].tolist()
+        st.markdown(f"**{plural(len(picked), 'item')} selected**, showing up to 24")
+        item_grid(shown[inside].head(24))
+        flag_form(picked, flags)
+    else:
+        st.caption("Draw a lasso or a box on the map to see those items here and flag them; the Explore page "
+                   "opens single items.")
+
+
+overview_map()

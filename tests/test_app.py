@@ -1,12 +1,11 @@
 """Streamlit AppTest: the pages on the sample data show the library's numbers; Explore's colours,
 selections and grids."""
-import json
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import APP, page_file
+from conftest import APP, drive_map, map_points, page_file
 from explorer.cli.app import AppSettings
 from explorer.data.datasets import load_dataset, sample_data_dir
 from explorer.embed.pipeline import embed_dataset
@@ -106,37 +105,20 @@ def test_explore_filters_drive_scores_and_grid(sample_page):
 
     at, result = sample_page("explore")
     assert at.subheader[0].value == f"All filtered items: {len(result.items):,} items"
-    labels = next(m for m in at.sidebar.multiselect if m.label == "Labels")
-    labels.set_value(["0", "1"]).run()
+    source = str(sample_data_dir())  # the dataset as the sidebar names it
+    at.sidebar.multiselect(key=f"filter:{source}:label").set_value(["0", "1"]).run()
     assert not at.exception, at.exception
     keep = result.items["label"].isin(["0", "1"]).to_numpy()
     assert at.subheader[0].value == f"All filtered items: {keep.sum():,} items"
+    assert len(map_points(at)[0]) == keep.sum()  # the map draws the filtered items, all of them
     expected = vendi_scores(result.embeddings[keep], q=[1.0]).scores[1.0]
     assert [m.value for m in at.metric if m.label == "VS q=1"] == [f"{expected:.2f}"]
-    at.sidebar.selectbox(key="explore_color").set_value("entropy").run()
+    at.selectbox(key="explore_color").set_value("entropy").run()
     assert not at.exception and len(at.get("image")) == 1
-
-
-def select_on_map(at, selection: dict) -> None:
-    """Rerun as if the user had drawn or clicked on the page's map. AppTest has no plotly widget,
-    so the selection is sent the way the browser sends it: as the chart's widget state."""
-    from streamlit.proto.WidgetStates_pb2 import WidgetStates
-
-    chart = at.get("plotly_chart")[0]
-    states = WidgetStates()
-    states.CopyFrom(at._tree.get_widget_states())
-    state = states.widgets.add()
-    state.id = chart.proto.id
-    state.string_value = json.dumps({"selection": {"points": [], "point_indices": [], "box": [], "lasso": [],
-                                                   **selection}})
-    at._run(states)
-    assert not at.exception, at.exception
-
-
-def map_traces(at) -> dict[str, list]:
-    """Trace name -> the item ids it draws, from the spec the page sends to the browser."""
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    return {t.get("name"): list(t["customdata"]) for t in spec["data"]}
+    assert map_points(at)[1]["mode"] == "scale"
+    # text search over ids and metadata
+    at.sidebar.text_input(key="explore_search").set_value("real_0001").run()
+    assert at.subheader[0].value == "All filtered items: 1 item"
 
 
 @pytest.mark.slow
@@ -144,53 +126,56 @@ def test_explore_colours_by_cluster_and_keeps_scores_and_grid(sample_page):
     from explorer.maps.clusters import kmeans_labels
 
     at, result = sample_page("explore")
-    colour = at.sidebar.selectbox(key="explore_color")
+    colour = at.selectbox(key="explore_color")
     assert {"label", "set", "contribution h_i", "crowdedness", "cluster (k-means)", "flag"} <= set(colour.options)
     colour.set_value("cluster").run()
     assert not at.exception, at.exception
-    k = at.sidebar.number_input(key="explore_k")
+    k = at.number_input(key="explore_k")
     assert k.value == 10
-    ids = result.items["id"].to_numpy()
     expected = kmeans_labels(result.embeddings, k=10)
-    traces = map_traces(at)
-    assert sorted(traces) == sorted(f"c{i}" for i in range(10))
-    assert {name: sorted(members) for name, members in traces.items()} == {
-        name: sorted(ids[expected == name]) for name in traces}
+    points, meta = map_points(at)
+    assert sorted(meta["names"]) == sorted(f"c{i}" for i in range(10))
+    assert np.array(meta["names"])[points["c"].to_numpy()].tolist() == expected.tolist()
     # the selection's scores and grid are unchanged by the colouring
-    assert at.subheader[0].value == f"All filtered items: {len(ids):,} items"
+    assert at.subheader[0].value == f"All filtered items: {len(result.items):,} items"
     assert len([m for m in at.metric if m.label.startswith("VS q=")]) == 5 and len(at.get("image")) == 1
 
     k.set_value(4).run()
     assert not at.exception, at.exception
-    assert sorted(map_traces(at)) == ["c0", "c1", "c2", "c3"]
+    assert sorted(map_points(at)[1]["names"]) == ["c0", "c1", "c2", "c3"]
 
 
 @pytest.mark.slow
-def test_explore_box_selection_and_single_item(sample_page):
+def test_explore_box_selection_paging_and_a_clicked_item(sample_page):
     from explorer.maps.projection import umap_project
     from explorer.maps.selection import in_box
     from explorer.metrics.vendi import vendi_scores
 
     at, result = sample_page("explore")
     xy = umap_project(result.embeddings)  # the page's map, from the shared disk cache
-    box = {"x": [float(xy[:, 0].min()) - 1, float(np.median(xy[:, 0]))],
-           "y": [float(xy[:, 1].min()) - 1, float(np.median(xy[:, 1]))]}
-    select_on_map(at, {"box": [box]})
-    inside = in_box(xy, x=tuple(box["x"]), y=tuple(box["y"]))
+    corner = [float(xy[:, 0].min()) - 1, float(xy[:, 1].min()) - 1]
+    middle = [float(np.median(xy[:, 0])), float(np.median(xy[:, 1]))]
+    drive_map(at, selection={"box": [corner, middle]})
+    inside = in_box(xy, x=(corner[0], middle[0]), y=(corner[1], middle[1]))
     assert at.subheader[0].value == f"Selection: {inside.sum():,} items"
     expected = vendi_scores(result.embeddings[inside], q=[1.0]).scores[1.0]
     assert [m.value for m in at.metric if m.label == "VS q=1"] == [f"{expected:.2f}"]
     grid = at.get("image")[0].proto.imgs
     assert len(grid) == 24 and all(img.url for img in grid)
+    # the grid pages through the whole selection
+    pages = at.number_input(key=next(k for k in at.session_state if str(k).startswith("explore_page:")))
+    assert pages.max == -(-int(inside.sum()) // 24)
+    pages.set_value(pages.max).run()
+    assert len(at.get("image")[0].proto.imgs) == int(inside.sum()) - 24 * (pages.max - 1)
 
-    # one clicked item: its fields and its nearest neighbours by cosine similarity
+    # a click opens the item, also while a lasso is the drag mode: fields, neighbours by cosine
     x = result.embeddings / np.linalg.norm(result.embeddings, axis=1, keepdims=True)
     i = 123
     sims = x @ x[i]
     nearest = [j for j in np.argsort(-sims, kind="stable") if j != i][:8]
-    select_on_map(at, {"points": [{"customdata": result.items["id"].iloc[i]}]})
-    assert [s.value for s in at.subheader] == ["Selection: 1 items", "Item"]
-    neighbours = at.get("image")[1].proto.imgs
+    drive_map(at, selection=None, click=i)
+    assert at.subheader[-1].value == f"Item {result.items['id'].iloc[i]}"
+    neighbours = at.get("image")[-1].proto.imgs
     assert [img.caption.rsplit(" · ", 1)[1] for img in neighbours] == [f"{sims[j]:.2f}" for j in nearest]
 
 
@@ -225,8 +210,8 @@ def test_grids_serve_small_cached_thumbnails(tmp_path):
 
 
 @pytest.mark.slow
-def test_explore_draws_a_sample_of_a_large_map_but_a_lasso_takes_every_item(tmp_path):
-    """30k precomputed vectors: the map draws 20,000 of them, a lasso counts all inside it."""
+def test_explore_draws_every_point_of_a_large_map_and_a_lasso_takes_every_item(tmp_path):
+    """30k precomputed vectors: the map draws all of them, a lasso counts every item inside."""
     from explorer.maps.projection import UmapParams, pca_reduce, projection_key
     from explorer.maps.selection import in_polygon
     from explorer.metrics.vendi import vendi_scores
@@ -243,16 +228,12 @@ def test_explore_draws_a_sample_of_a_large_map_but_a_lasso_takes_every_item(tmp_
     at.session_state["source_choice"] = str(tmp_path / "big.npy")
     at.switch_page(page_file("explore")).run()
     assert not at.exception, at.exception
-    assert any("20,000 of 30,000" in c.value for c in at.caption)
-    assert sum(len(ids) for ids in map_traces(at).values()) == 20_000
+    points, _ = map_points(at)
+    assert len(points) == 30_000 and np.allclose(points[["x", "y"]].to_numpy(), xy)
 
-    lasso = {"x": [-0.2, 0.3, 0.25, -0.3], "y": [-0.3, -0.2, 0.3, 0.2]}
-    select_on_map(at, {"lasso": [lasso]})
-    assert not at.exception, at.exception
-    inside = in_polygon(xy, np.column_stack([lasso["x"], lasso["y"]]))
-    drawn = set().union(*map_traces(at).values())
-    ids = np.array([f"row{i}" for i in range(len(x))])
-    assert inside.sum() > len(drawn & set(ids[inside]))  # the lasso holds items the map did not draw
+    lasso = [[-0.2, -0.3], [0.3, -0.2], [0.25, 0.3], [-0.3, 0.2]]
+    drive_map(at, selection={"lasso": lasso})
+    inside = in_polygon(xy, np.array(lasso))
     assert at.subheader[0].value == f"Selection: {inside.sum():,} items"
     expected = vendi_scores(x[inside], q=[1.0]).scores[1.0]
     assert [m.value for m in at.metric if m.label == "VS q=1"] == [f"{expected:.2f}"]

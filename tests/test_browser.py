@@ -32,15 +32,15 @@ def test_overview_in_a_real_browser(app_url, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(app_url)
-        page.wait_for_selector(".js-plotly-plot", timeout=240_000)
-        page.get_by_text("Vendi scores per set").wait_for()
+        page.get_by_text("Vendi scores per set").wait_for(timeout=240_000)
         metrics = page.locator('[data-testid="stMetric"]')
+        metrics.nth(19).wait_for(timeout=120_000)
         assert metrics.count() == 20
         assert "VS q=1" in metrics.nth(2).inner_text()
         assert page.get_by_text("efficientnet-lite0", exact=False).first.is_visible()
-        assert page.locator(".js-plotly-plot .scatterlayer, .js-plotly-plot canvas").count() > 0
+        page.get_by_text("4,797 points").wait_for(timeout=120_000)  # the map draws every item
         page.screenshot(path=str(ARTIFACTS / "overview.png"))
-        page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+        page.locator("canvas.vs-canvas").first.scroll_into_view_if_needed()
         page.wait_for_timeout(500)
         page.screenshot(path=str(ARTIFACTS / "overview-map.png"))
         browser.close()
@@ -104,15 +104,15 @@ def test_compare_in_a_real_browser(app_url):
         open_page(page, app_url, "Compare")
         page.get_by_text("Diversity and fidelity per set").wait_for(timeout=240_000)
         page.get_by_text("Under-represented by").wait_for(timeout=120_000)
-        page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)  # spectra, then the regions map
+        page.locator("canvas.vs-canvas").first.wait_for(timeout=60_000)  # the regions map
         page.screenshot(path=str(ARTIFACTS / "compare.png"))
         browser.close()
     assert (ARTIFACTS / "compare.png").stat().st_size > 10_000
 
 
 def lasso(page, fractions):
-    """Draw a closed lasso on the first map with the mouse, corners as fractions of the plot area."""
-    area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    """Draw a closed lasso on the first map with the mouse, corners as fractions of the map."""
+    area = page.locator("canvas.vs-canvas").first.bounding_box()
     points = [(area["x"] + fx * area["width"], area["y"] + fy * area["height"]) for fx, fy in fractions]
     page.mouse.move(*points[0])
     page.mouse.down()
@@ -132,9 +132,9 @@ def test_select_flag_and_export_in_a_real_browser(app_url, tmp_path, shared_cach
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
         open_page(page, app_url, "Explore")
-        page.locator(".js-plotly-plot").first.wait_for(timeout=240_000)
+        page.locator("canvas.vs-canvas").first.wait_for(timeout=240_000)
         page.get_by_text("All filtered items").wait_for(timeout=120_000)
-        page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+        page.locator("canvas.vs-canvas").first.scroll_into_view_if_needed()
         lasso(page, [(0.02, 0.02), (0.55, 0.02), (0.55, 0.55), (0.02, 0.55)])
         heading = page.get_by_text(re.compile(r"^Selection: [\d,]+ items$"))
         heading.wait_for(timeout=120_000)

@@ -1,0 +1,89 @@
+"""A day with your own data, in a real browser: your datasets first and kept across pages and
+reloads, a click that opens an item while lassoing, and the audit of a folder with planted
+copies."""
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import CHROMIUM, CHROMIUM_ARGS, running_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture
+def datasets(tmp_path):
+    folder = tmp_path / "pets"
+    rng = np.random.default_rng(1)
+    for name in ("cats", "dogs"):
+        (folder / name).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(30, 220, (24, 24, 3), dtype=np.uint8)).save(folder / name / f"{i}.png")
+    vectors = tmp_path / "vectors.npy"
+    np.save(vectors, rng.normal(size=(300, 12)).astype(np.float32))
+    planted = tmp_path / "planted"
+    for i in range(120):
+        (planted / "a").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(40, 216, (16, 16, 3), dtype=np.uint8)).save(planted / "a" / f"img{i:03d}.png")
+    for j in range(5):
+        shutil.copyfile(planted / "a" / f"img{j:03d}.png", planted / "a" / f"zcopy{j}.png")
+    return folder, vectors, planted
+
+
+def sidebar_dataset(page) -> str:
+    """The dataset the sidebar shows as chosen (its select box's displayed value)."""
+    return page.get_by_role("combobox", name="Dataset").input_value()
+
+
+def test_your_data_first_kept_across_pages_and_reloads(datasets, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium not installed")
+    folder, vectors, planted = datasets
+    with running_app(str(folder), str(vectors), str(planted), cwd=tmp_path, env={"HOME": str(tmp_path)}) as (port, _):
+        url = f"http://127.0.0.1:{port}"
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)  # the first dataset given, not the sample
+            page.get_by_text("20 points").wait_for(timeout=240_000)
+            assert str(folder) in sidebar_dataset(page)
+            # unlabelled vectors, by link: the map has its points, coloured by set
+            page.goto(f"{url}/explore?data={vectors}&model=pixels")
+            page.get_by_text("300 points").wait_for(timeout=240_000)
+            assert str(vectors) in sidebar_dataset(page)
+            for title in ("Modes", "Compare", "Audit", "Overview", "Explore"):
+                page.locator('[data-testid="stSidebarNav"] a', has_text=title).click()
+                path = "" if title == "Overview" else title.lower()  # the default page lives at /
+                page.wait_for_url(re.compile(rf":{port}/{path}\?"))
+                page.wait_for_timeout(1500)
+                assert str(vectors) in sidebar_dataset(page), title
+            page.reload()
+            page.get_by_text("300 points").wait_for(timeout=120_000)
+            assert str(vectors) in sidebar_dataset(page)
+            # a click in lasso mode (the default drag mode) opens the item under the pointer
+            canvas = page.locator("canvas.vs-canvas").first
+            box = canvas.bounding_box()
+            opened = False
+            for fy in np.linspace(0.2, 0.8, 13):
+                for fx in np.linspace(0.2, 0.8, 13):
+                    page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+                    if page.locator(".vs-tip").is_visible():
+                        page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+                        page.get_by_role("heading", name=re.compile(r"^Item row\d+")).wait_for(timeout=60_000)
+                        opened = True
+                        break
+                if opened:
+                    break
+            assert opened, "no point found under the pointer"
+            page.screenshot(path=str(Path(__file__).resolve().parent.parent / "test-artifacts" / "explore-item.png"))
+            # the audit of a folder with planted copies finds all of them
+            page.goto(f"{url}/audit?data={planted}&model=pixels")
+            page.get_by_text("Exact copies").first.wait_for(timeout=240_000)
+            cards = page.locator('[data-testid="stMetric"]')
+            assert cards.first.inner_text().split()[-1] == "5"
+            browser.close()
