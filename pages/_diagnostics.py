@@ -20,7 +20,9 @@ def reference_choice(state: PageState) -> str | None:
 def comparison_of(state: PageState, reference: str) -> tuple[dict, pd.DataFrame]:
     """Summary and per-item diagnostics of the chosen sets against ``reference`` (disk-cached);
     the table's rows follow ``state.items[state.mask]``."""
-    x, items = state.result.embeddings[state.mask], state.items[state.mask]
+    def compute(job):  # the chosen rows are copied only when the comparison is computed
+        x, items = state.result.embeddings[state.mask], state.items[state.mask]
+        return cached_comparison(x, items, reference=reference, progress=job.report)
+
     return with_progress(("compare", state.source, state.embedder.cache_key(), tuple(state.chosen), reference),
-                         lambda job: cached_comparison(x, items, reference=reference, progress=job.report),
-                         label=f"Comparing {len(state.chosen) - 1} set(s) with {reference}")
+                         compute, label=f"Comparing {len(state.chosen) - 1} set(s) with {reference}")

@@ -283,3 +283,19 @@ def test_cli_compare_with_dataset_paths_names_each_set_and_prefixes_its_ids(tmp_
     memorised = {r["reason"] for reasons in per_item["reasons"] for r in reasons if r["diagnostic"] == "memorized"}
     assert {f"real/row{i}" for i in range(40)} == {r.split("reference item ")[1].split(" ")[0] for r in memorised}
     assert summary["sets"]["model"]["memorized_share"] == 1.0
+
+
+def test_choosing_another_reference_reuses_what_does_not_depend_on_it(digits, tmp_path, monkeypatch):
+    import explorer.compare.per_set as per_set
+
+    x, items = digits
+    first = cached_comparison(x, items, reference="real", cache_dir=tmp_path, n_boot=3)
+    monkeypatch.setattr(per_set, "per_set_results", lambda *a, **k: (_ for _ in ()).throw(AssertionError("again")))
+    other = cached_comparison(x, items, reference="gmm", cache_dir=tmp_path, n_boot=3)  # per-set part reused
+    assert other[0]["reference"] == "gmm"
+    # the reused numbers are the ones a fresh comparison computes
+    monkeypatch.undo()
+    fresh = Comparison(reference="gmm", n_boot=3).fit(x, items).summary()
+    assert fresh["sets"]["real"]["vs"] == other[0]["sets"]["real"]["vs"]
+    assert first[0]["sets"]["gmm"]["vs"] == other[0]["reference_scores"]["vs"]
+    assert fresh["reference_duplicates"] == other[0]["reference_duplicates"]

@@ -4,20 +4,22 @@ memorisation, and the registered per-item diagnostics run on them (explorer.diag
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from explorer.compare.per_set import cached_per_set, per_set_results
 from explorer.compare.results import SUMMARY_AND_TABLE
 from explorer.diagnostics.catalog import registered, run_diagnostics
 from explorer.diagnostics.collapse import class_table
-from explorer.diagnostics.duplicates import DEFAULT_ALPHA, exact_duplicates, near_duplicates
+from explorer.diagnostics.duplicates import DEFAULT_ALPHA
 from explorer.diagnostics.memorization import Memorization
 from explorer.diagnostics.regions import OVER, UNDER, fit_regions
 from explorer.diagnostics.table import diagnostic_table
-from explorer.metrics.covariance import cosine_spectrum
-from explorer.metrics.equal_n import bootstrap_scores, score_columns
+from explorer.metrics.equal_n import score_columns
 from explorer.metrics.ken import novel_modes
 from explorer.metrics.kernels import span_reduce
 from explorer.metrics.prdc import prdc
@@ -76,10 +78,11 @@ class Comparison:
         self.diagnostics = diagnostics
         self.seed = seed
 
-    def fit(self, x: np.ndarray, items: pd.DataFrame, *,
-            progress: Callable[[int, int, str], None] | None = None) -> Comparison:
+    def fit(self, x: np.ndarray, items: pd.DataFrame, *, progress: Callable[[int, int, str], None] | None = None,
+            per_set_cache: str | os.PathLike | bool | None = None) -> Comparison:
         """Compare; ``progress(stage, stages, name)`` is called as each stage starts (and may
-        raise to stop the work)."""
+        raise to stop the work). With ``per_set_cache`` (a cache folder, or True for the
+        default one) the results that do not depend on the reference are kept on disk."""
         report = progress or (lambda done, total, stage: None)
         report(0, len(STAGES), STAGES[0])
         x = span_reduce(x)  # same cosines, fewer dimensions for the d×d work below
@@ -97,13 +100,23 @@ class Comparison:
         self.index_ = {s: np.flatnonzero(sets == s) for s in [self.reference, *self.sets_]}
         ref = x[self.index_[self.reference]]
 
-        # 80% of the smallest set, so that every set, the smallest too, varies across subsets
-        self.equal_n_ = max(2, int(0.8 * min(len(i) for i in self.index_.values())))
         report(1, len(STAGES), STAGES[1])
-        self.scores_ = bootstrap_scores(x, sets, q=self.q, n=self.equal_n_, n_boot=self.n_boot, seed=self.seed)
-        rng = np.random.default_rng(self.seed)
-        self.spectra_ = {s: cosine_spectrum(x[np.sort(rng.choice(i, self.equal_n_, replace=False))]).eigenvalues
-                         for s, i in self.index_.items()}
+        digests = items["digest"] if "digest" in items else pd.Series([None] * len(items))
+        keys = [d if isinstance(d, str) and d else None for d in digests]
+        if all(k is None for k in keys):  # precomputed vectors: identical rows are exact copies
+            keys = [row.tobytes() for row in np.ascontiguousarray(x)]
+        params: dict[str, Any] = {"q": list(self.q), "n_boot": self.n_boot, "seed": self.seed, "alpha": self.alpha,
+                                  "near_threshold": self.near_threshold, "keys": keys}
+        # the per-set part does not depend on the reference: kept apart, choosing another
+        # reference reuses it
+        if per_set_cache is None or per_set_cache is False:
+            per_set = per_set_results(x, sets, **params)
+        else:
+            root = None if per_set_cache is True else per_set_cache
+            per_set = cached_per_set(x, sets, root=root, **params)
+        self.equal_n_, self.scores_ = per_set.equal_n, per_set.scores
+        self.exact_, self.near_ = per_set.exact, per_set.near
+        self.spectra_ = {s: per_set.spectra[s] for s in self.index_}
 
         report(2, len(STAGES), STAGES[2])
         self.prdc_ = {s: prdc(ref, x[self.index_[s]], k=self.k) for s in self.sets_}
@@ -123,17 +136,6 @@ class Comparison:
         report(4, len(STAGES), STAGES[4])
         self.novel_ = {s: novel_modes(x[self.index_[s]], ref, eta=self.eta) for s in self.sets_}
         report(5, len(STAGES), STAGES[5])
-
-        digests = items["digest"] if "digest" in items else pd.Series([None] * len(items))
-        keys = [d if isinstance(d, str) and d else None for d in digests]
-        if all(k is None for k in keys):  # precomputed vectors: identical rows are exact copies
-            keys = [row.tobytes() for row in np.ascontiguousarray(x)]
-        self.exact_ = np.full(len(items), -1, dtype=np.int64)
-        self.near_ = {}
-        for s, idx in self.index_.items():
-            first = exact_duplicates([keys[i] for i in idx])
-            self.exact_[idx[first >= 0]] = idx[first[first >= 0]]
-            self.near_[s] = near_duplicates(x[idx], alpha=self.alpha, threshold=self.near_threshold)
 
         report(6, len(STAGES), STAGES[6])
         self.diagnostics_ = run_diagnostics(self, None if self.diagnostics is None else list(self.diagnostics))
@@ -247,7 +249,8 @@ def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cac
                    x.tobytes(), items[cols].astype(str).to_csv(index=False))
 
     def compute() -> tuple[dict, pd.DataFrame]:
-        c = Comparison(reference=reference, **params).fit(x, items, progress=progress)
+        c = Comparison(reference=reference, **params).fit(x, items, progress=progress,
+                                                          per_set_cache=cache_dir or True)
         table = diagnostic_table(c.diagnostics_, c.items_["id"])
         table.insert(1, "region", c.item_regions())
         return c.summary(), table

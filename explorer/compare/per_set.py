@@ -1,0 +1,88 @@
+"""The parts of a comparison that do not depend on which set is the reference: each set's Vendi
+scores at equal n, its spectrum, its exact and near duplicates. Kept on disk under a key that
+leaves the reference out, so choosing another reference recomputes only what depends on it."""
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from explorer.diagnostics.duplicates import NearDuplicates, exact_duplicates, near_duplicates
+from explorer.metrics.covariance import cosine_spectrum
+from explorer.metrics.equal_n import bootstrap_scores
+from explorer.store.cache import Codec, cached, hash_key
+
+
+@dataclass
+class PerSet:
+    """Reference-independent results of a comparison's sets."""
+
+    equal_n: int
+    scores: pd.DataFrame  # bootstrap_scores of every set at equal_n
+    spectra: dict[str, np.ndarray]  # eigenvalues of a random equal_n subset of each set
+    exact: np.ndarray  # row of an earlier identical item of the same set, or -1
+    near: dict[str, NearDuplicates]
+
+
+def per_set_results(x: np.ndarray, sets: np.ndarray, *, q, n_boot: int, seed: int, alpha: float,
+                    near_threshold: float | None, keys: list) -> PerSet:
+    """Compute :class:`PerSet` for embeddings ``x`` whose rows belong to ``sets``; ``keys`` are
+    the items' content keys for exact duplicates. Sets are visited in sorted order, so every
+    number is the same whichever set is the reference."""
+    names = sorted(set(sets.tolist()))
+    index = {s: np.flatnonzero(sets == s) for s in names}
+    # 80% of the smallest set, so that every set, the smallest too, varies across subsets
+    equal_n = max(2, int(0.8 * min(len(i) for i in index.values())))
+    scores = bootstrap_scores(x, sets.tolist(), q=q, n=equal_n, n_boot=n_boot, seed=seed)
+    rng = np.random.default_rng(seed)
+    spectra = {s: cosine_spectrum(x[np.sort(rng.choice(i, equal_n, replace=False))]).eigenvalues
+               for s, i in index.items()}
+    exact = np.full(len(x), -1, dtype=np.int64)
+    near = {}
+    for s, idx in index.items():
+        first = exact_duplicates([keys[i] for i in idx])
+        exact[idx[first >= 0]] = idx[first[first >= 0]]
+        near[s] = near_duplicates(x[idx], alpha=alpha, threshold=near_threshold)
+    return PerSet(equal_n, scores, spectra, exact, near)
+
+
+def _encode(value: PerSet) -> bytes:
+    arrays: dict[str, np.ndarray] = {"exact": value.exact}
+    meta = {"equal_n": value.equal_n, "scores": value.scores.to_dict("records"), "sets": list(value.spectra),
+            "near": {s: {"threshold": d.threshold, "typical": d.typical} for s, d in value.near.items()}}
+    for k, (s, values) in enumerate(value.spectra.items()):
+        arrays[f"spectrum{k}"] = values
+        d = value.near[s]
+        arrays[f"near{k}_nearest"], arrays[f"near{k}_similarity"], arrays[f"near{k}_group"] = (
+            d.nearest, d.similarity, d.group)
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def _decode(data: bytes) -> PerSet:
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        meta = json.loads(str(npz["meta"]))
+        spectra, near = {}, {}
+        for k, s in enumerate(meta["sets"]):
+            spectra[s] = npz[f"spectrum{k}"]
+            near[s] = NearDuplicates(meta["near"][s]["threshold"], npz[f"near{k}_nearest"],
+                                     npz[f"near{k}_similarity"], npz[f"near{k}_group"], meta["near"][s]["typical"])
+        return PerSet(meta["equal_n"], pd.DataFrame(meta["scores"]), spectra, npz["exact"], near)
+
+
+PER_SET = Codec("npz", _encode, _decode)
+
+
+def cached_per_set(x: np.ndarray, sets: np.ndarray, *, root: str | os.PathLike | None, **params) -> PerSet:
+    """:func:`per_set_results`, kept on disk by the content, the sets and the parameters."""
+    keys = params["keys"]
+    x = np.ascontiguousarray(x)
+    key = hash_key("per-set", 1, str(x.dtype), x.shape, x.tobytes(), sets.tolist(),
+                   [k if isinstance(k, str) or k is None else bytes(k).hex()[:16] for k in keys],
+                   {k: v for k, v in params.items() if k != "keys"})
+    return cached("compare-sets", key, lambda: per_set_results(x, sets, **params), codec=PER_SET, root=root)
