@@ -12,6 +12,9 @@ from pathlib import Path
 # No test may wait on the network: pretrained-weight lookups must fail fast and offline.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Every process this session starts inherits the tag, so a server orphaned to init is still found.
+SESSION_TAG = f"{os.getpid()}-{time.time_ns()}"
+os.environ["VENDISCOPE_TEST_SESSION"] = SESSION_TAG
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -74,17 +77,29 @@ def running_app(*args: str, cwd, env: dict | None = None, script: Path | None = 
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_process_left_behind():
-    """The test session ends with no child process left: every fixture stops what it starts."""
+    """The test session ends with no process it started left running, children or orphans
+    (a server whose parent died is re-parented to init and is no longer anyone's child)."""
     yield
     import psutil
 
-    left = [c for c in psutil.Process().children(recursive=True) if c.is_running() and c.status() != "zombie"]
-    time.sleep(0.5) if left else None
-    left = [c for c in left if c.is_running() and c.status() != "zombie"]
+    def ours() -> list:
+        found = []
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if (proc.pid != os.getpid() and proc.status() != "zombie"
+                        and proc.environ().get("VENDISCOPE_TEST_SESSION") == SESSION_TAG):
+                    found.append(proc)
+        return found
+
+    left = ours()
+    if left:
+        time.sleep(1.0)
+        left = ours()
+    described = [(c.pid, c.cmdline()[:4]) for c in left]
     for child in left:
         with contextlib.suppress(psutil.Error):
             child.kill()
-    assert not left, f"processes left running after the tests: {[(c.pid, c.cmdline()[:4]) for c in left]}"
+    assert not left, f"processes left running after the tests: {described}"
 
 
 @pytest.fixture(autouse=True)

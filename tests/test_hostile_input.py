@@ -134,7 +134,8 @@ def test_a_torn_embed_output_is_refused_and_never_read_as_one_dataset(tmp_path, 
         png(root / "a" / f"{i}.png", 40 * i + 10)
     out = tmp_path / "out"
     assert main(["embed", str(root), "--model", "pixels", "--out", str(out), "--quiet"]) == 0
-    assert main(["score", str(out / "embeddings.npy"), "--groups", "label", "--json", "--n-boot", "2"]) == 0
+    score = ["score", str(out / "embeddings.npy"), "--groups", "label", "--json", "--min-group-size", "2"]
+    assert main([*score, "--n-boot", "2"]) == 0
     for i in range(5):  # the same number of items, other content: sizes alone cannot tell
         png(root / "a" / f"{i}.png", 40 * i + 13)
     real_write, calls = pipeline.atomic_write_bytes, []
@@ -149,7 +150,7 @@ def test_a_torn_embed_output_is_refused_and_never_read_as_one_dataset(tmp_path, 
     assert main(["embed", str(root), "--model", "pixels", "--out", str(out), "--quiet"]) == 130
     monkeypatch.undo()
     capsys.readouterr()
-    assert main(["score", str(out / "embeddings.npy"), "--groups", "label", "--json"]) == 2
+    assert main(score) == 2
     assert "mixes two runs" in capsys.readouterr().err
     with pytest.raises(ValueError, match="mixes two runs"):
         load_dataset(out / "embeddings.npy")
