@@ -15,7 +15,7 @@ from explorer.embed.models.base import Embedder
 from explorer.embed.pipeline import EmbeddingResult, embed_dataset
 from explorer.embed.registry import resolve_embedder
 from explorer.maps.clusters import kmeans_labels
-from explorer.maps.projection import umap_project
+from explorer.maps.projection import QUALITIES, UmapParams, map_quality, umap_project
 from explorer.metrics.vendi import cached_analysis
 from explorer.store.thumbnails import thumbnail_files
 from explorer.store.work import JobProgress, SharedWork
@@ -78,6 +78,7 @@ class PageState:
     items: pd.DataFrame
     chosen: list[str]
     mask: np.ndarray
+    map_note: str  # how the map was made (draft or full, and how)
 
 
 def prepare() -> PageState:
@@ -93,11 +94,13 @@ def prepare() -> PageState:
     if notice and dataset.vectors is None:  # one compact line; the reason on demand
         st.caption(f":material/cloud_off: Offline: using {embedder.name}", help=notice)
 
-    embed_key, umap_key = ("embed", source, embedder.cache_key()), ("umap", source, embedder.cache_key())
-    result, coords = memo_get(embed_key), memo_get(umap_key)
+    embed_key = ("embed", source, embedder.cache_key())
+    draft_key, full_key = (("umap", source, embedder.cache_key(), q) for q in QUALITIES)
+    result, (refined, full) = memo_get(embed_key), shared_work().background(full_key)
+    coords = full if refined == "done" else memo_get(draft_key)
     if result is None or coords is None or not len(result.items):
-        result, coords = _embed_and_project(dataset, embedder, embed_key, umap_key)
-
+        result, coords = _embed_and_project(dataset, embedder, embed_key, draft_key)
+    map_note = _refine_map(result, full_key, refined)
     items = result.items
     st.caption(f"**{dataset.name}** · {plural(len(items), 'item')} embedded with {result.embedder}"
                + (f" · {plural(len(result.skipped), 'item')} skipped" if len(result.skipped) else ""))
@@ -109,7 +112,7 @@ def prepare() -> PageState:
         st.info("Choose at least one set in the sidebar.")
         st.stop()
     mask = items["set"].astype(str).isin(chosen).to_numpy()
-    return PageState(source, dataset, embedder, result, coords, items, chosen, mask)
+    return PageState(source, dataset, embedder, result, coords, items, chosen, mask, map_note)
 
 
 def plural(n: int, noun: str) -> str:
@@ -117,17 +120,48 @@ def plural(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
-def _embed_and_project(dataset: Dataset, embedder: Embedder, embed_key: tuple, umap_key: tuple):
-    """Embeddings and map, made (or read from the disk caches) with their progress on the page."""
+def _embed_and_project(dataset: Dataset, embedder: Embedder, embed_key: tuple, draft_key: tuple):
+    """Embeddings and the first map (the draft; for small data the full map), made or read from
+    the disk caches with their progress on the page."""
     result = with_progress(embed_key, lambda job: embed_dataset(dataset, embedder, progress=job.report),
                            label=f"Embedding {dataset.name} ({len(dataset):,} items)")
     if len(result.items) == 0:
         st.error(f"No item of {dataset.name} could be embedded; the reasons:", icon=":material/error:")
         st.dataframe(readable(result.skipped), hide_index=True)
         st.stop()
-    coords = with_progress(umap_key, lambda job: umap_project(result.embeddings, progress=job.stage("")),
+    coords = with_progress(draft_key, lambda job: umap_project(result.embeddings, quality="draft",
+                                                               progress=job.report),
                            label=f"Mapping {len(result.items):,} items")
     return result, coords
+
+
+def _refine_map(result: EmbeddingResult, full_key: tuple, refined: str) -> str:
+    """Start the full map in the background when the shown one is a draft; while it runs, a
+    small fragment polls it and reruns the page once it is ready. Returns how the map was made."""
+    params, n = UmapParams(), len(result.items)
+    if map_quality(n, params, "draft") == "full":
+        return f"UMAP of all {n:,} items"
+    if refined == "done":
+        return f"UMAP of all {n:,} items, refined from the draft"
+    if refined == "none":
+        shared_work().start(full_key, lambda job: umap_project(result.embeddings, quality="full",
+                                                                progress=job.report))
+    if refined == "failed":
+        st.warning(f"The full map could not be made ({shared_work().background(full_key)[1]}); showing the draft.",
+                   icon=":material/warning:")
+    else:
+        _map_progress(full_key)
+    return (f"draft: UMAP of {params.landmarks:,} landmark items, the other {n - params.landmarks:,} placed at "
+            f"their {params.place_k} nearest landmarks; the full map is being made")
+
+
+@st.fragment(run_every=2.0)
+def _map_progress(full_key: tuple) -> None:
+    state, value = shared_work().background(full_key)
+    if state == "done":
+        st.rerun(scope="app")
+    if state == "running":
+        st.progress(value.fraction, text=f"Refining the map in the background · {value.describe()}")
 
 
 def analysis_of(state: PageState) -> dict:

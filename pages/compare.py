@@ -91,6 +91,7 @@ shown = np.flatnonzero(in_view)
 draw_map(xy[shown], key="regions_map", categories=code[shown], names=[k[0] for k in kinds],
          palette=[k[2] for k in kinds], texts=[f"{s} · {i}" for s, i in zip(items["set"].iloc[shown], ids[shown])],
          title="regions", height=480)
+st.caption(f"Map: {state.map_note}.")
 st.dataframe(regions[["region", "n_reference", "reference_share", f"share:{picked}", f"ratio:{picked}",
                       f"status:{picked}"]].round(3), hide_index=True)
 flagged_regions = [r for r, st_ in zip(regions["region"], status) if st_]

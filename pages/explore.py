@@ -89,7 +89,7 @@ rows = np.flatnonzero(keep)  # the filtered items, as positions in ``table``
 if not len(rows):
     st.info("No item passes the filters.")
     st.stop()
-keep_key = hash_key(keep.tobytes())
+keep_key = hash_key(keep)
 xy_all = state.coords[state.mask]
 rank = table["entropy"].to_numpy()
 texts = memoized(("hover-texts", *base), lambda: hover_texts(table))
@@ -117,6 +117,7 @@ def map_and_selection() -> None:
     card = hover_card(table, rows, hovered) if hovered is not None else None
     events = draw_map(xy_all[rows], key=f"explore_map:{keep_key}", texts=[texts[i] for i in rows],
                       hover_card=card, title=names.get(color_by, color_by), **colours)
+    st.caption(f"Map: {state.map_note}.")
     if events.hover != hovered:
         st.session_state["explore_hover"] = events.hover
         if events.hover is not None:

@@ -83,6 +83,7 @@ def overview_map() -> None:  # a lasso or a colour change reruns this part only
                         reference="real" if "real" in chosen else None)
     texts = memoized(("hover-texts", source, embedder.cache_key(), tuple(chosen)), lambda: hover_texts(shown))
     events = draw_map(xy, key="overview_map", texts=texts, title=color_by, **colours)
+    st.caption(f"Map: {state.map_note}.")
     inside = shape_mask(xy, events.selection)
     if inside is not None and inside.any():
         picked = shown["id"].to_numpy()[inside].tolist()

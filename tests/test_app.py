@@ -1,6 +1,8 @@
 """Streamlit AppTest: the pages on the sample data show the library's numbers; Explore's colours,
 selections and grids."""
 
+import time
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -220,16 +222,24 @@ def test_explore_draws_every_point_of_a_large_map_and_a_lasso_takes_every_item(t
     rng = np.random.default_rng(3)
     x = rng.normal(size=(30_000, 16)).astype(np.float32)
     np.save(tmp_path / "big.npy", x)
-    # its map was made before (reopening a dataset finds it in the cache): PCA coordinates stand in
-    # for UMAP's, which would take minutes here and are not what this test is about
-    xy = cached("projections", projection_key(x, UmapParams()), lambda: pca_reduce(x, dims=2), codec=NPY)
+    # its maps were made before (reopening a dataset finds them in the cache): PCA coordinates
+    # stand in for UMAP's, which would take minutes here and are not what this test is about
+    draft = cached("projections", projection_key(x, UmapParams(), "draft"), lambda: pca_reduce(x, dims=2), codec=NPY)
+    xy = cached("projections", projection_key(x, UmapParams(), "full"), lambda: 2 * draft, codec=NPY)
     at = AppTest.from_file(APP, default_timeout=600)
     at.session_state["app_settings"] = AppSettings(sources=[str(tmp_path / "big.npy")])
     at.session_state["source_choice"] = str(tmp_path / "big.npy")
     at.switch_page(page_file("explore")).run()
     assert not at.exception, at.exception
-    points, _ = map_points(at)
-    assert len(points) == 30_000 and np.allclose(points[["x", "y"]].to_numpy(), xy)
+    points, _ = map_points(at)  # the draft first, every point of it
+    assert len(points) == 30_000 and np.allclose(points[["x", "y"]].to_numpy(), draft)
+    assert any(c.value.startswith("Map: draft: UMAP of 20,000 landmark items") for c in at.caption)
+    deadline = time.time() + 60  # the full map, started in the background, replaces the draft
+    while time.time() < deadline and np.allclose(map_points(at)[0][["x", "y"]].to_numpy(), draft):
+        time.sleep(0.5)
+        at.run()
+    assert np.allclose(map_points(at)[0][["x", "y"]].to_numpy(), xy)
+    assert any(c.value == "Map: UMAP of all 30,000 items, refined from the draft." for c in at.caption)
 
     lasso = [[-0.2, -0.3], [0.3, -0.2], [0.25, 0.3], [-0.3, 0.2]]
     drive_map(at, selection={"lasso": lasso})

@@ -28,3 +28,11 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
+
+
+def add_neighbors_option(parser: argparse.ArgumentParser) -> None:
+    """``--neighbors auto|exact|hnsw|cuda``: how nearest neighbours are searched."""
+    parser.add_argument("--neighbors", choices=("auto", "exact", "hnsw", "cuda"), default="auto",
+                        help="nearest-neighbour search: exact, HNSW (faiss, approximate, its recall measured and "
+                             "reported), cuda (exact on the GPU); auto picks by size (default; also "
+                             "$VENDISCOPE_NEIGHBORS)")

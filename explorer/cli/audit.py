@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from explorer.cli.args import positive_int
+from explorer.cli.args import add_neighbors_option, positive_int
+from explorer.cli.progress import progress_bar
 from explorer.embed.registry import describe_embedders
 
 
@@ -20,14 +21,13 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--allow-outside", action="store_true",
                    help="read items whose files lie outside the dataset's folder (refused by default)")
+    add_neighbors_option(p)
     p.add_argument("--cache-dir", help="cache folder (default: $VENDISCOPE_CACHE or ~/.cache/vendiscope)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from explorer.compare.audit import cached_audit
     from explorer.data.datasets import load_dataset
     from explorer.data.outputs import fingerprint_bytes
@@ -41,23 +41,14 @@ def run(args: argparse.Namespace) -> int:
     embedder, notice = resolve_embedder(args.model, modality=modality)
     if notice:
         print(f"notice: {notice}", file=sys.stderr)
-    bar = tqdm(total=0, unit="item", file=sys.stderr, disable=args.quiet)
-
-    def progress(done: int, total: int, message: str) -> None:
-        bar.total, bar.n = total, done
-        bar.set_description(message)
-        bar.refresh()
-
-    result = embed_dataset(dataset, embedder, cache_dir=args.cache_dir, progress=progress)
-    if len(result.items) < 2:
-        bar.close()
-        print(f"error: {len(result.items)} item(s) of {dataset.name} could be embedded; an audit needs 2",
-              file=sys.stderr)
-        return 2
-    name = dataset.sets[0] if len(dataset.sets) == 1 else dataset.name
-    summary, table = cached_audit(result.embeddings, result.items, cache_dir=args.cache_dir, progress=progress,
-                                  k=args.k, near_threshold=args.near_threshold, name=name)
-    bar.close()
+    with progress_bar(quiet=args.quiet) as progress:
+        result = embed_dataset(dataset, embedder, cache_dir=args.cache_dir, progress=progress)
+        if len(result.items) < 2:
+            raise ValueError(f"{len(result.items)} item(s) of {dataset.name} could be embedded; an audit needs 2")
+        name = dataset.sets[0] if len(dataset.sets) == 1 else dataset.name
+        summary, table = cached_audit(result.embeddings, result.items, cache_dir=args.cache_dir, progress=progress,
+                                      k=args.k, near_threshold=args.near_threshold, name=name,
+                                      neighbors=args.neighbors)
     summary = {"dataset": dataset.name, "embedder": embedder.cache_key(), "skipped": int(len(result.skipped)),
                **summary}
     if args.out:  # the per-item table first, then the summary with its fingerprint: a set

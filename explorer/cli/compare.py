@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from explorer.cli.args import positive_int
+from explorer.cli.args import add_neighbors_option, positive_int
+from explorer.cli.progress import progress_bar
 from explorer.embed.registry import describe_embedders
 
 
@@ -31,14 +32,13 @@ def add_parser(sub) -> None:
                    help="exit 1 when a condition holds for a set, e.g. 'coverage<0.8' or 'gmm.vs1_ratio<0.9'")
     p.add_argument("--allow-outside", action="store_true",
                    help="read items whose files lie outside their dataset's folder (refused by default)")
+    add_neighbors_option(p)
     p.add_argument("--cache-dir", help="cache folder (default: $VENDISCOPE_CACHE or ~/.cache/vendiscope)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from explorer.compare.comparison import cached_comparison
     from explorer.compare.gate import failing, parse_conditions
     from explorer.compare.gather import gather
@@ -47,23 +47,18 @@ def run(args: argparse.Namespace) -> int:
     from explorer.store.export import to_bytes
 
     conditions = parse_conditions(args.fail_if)  # a malformed condition fails before any work
-    bar = tqdm(total=0, unit="item", file=sys.stderr, disable=args.quiet)
-
-    def progress(done: int, total: int, message: str) -> None:
-        bar.total, bar.n = total, done
-        bar.set_description(message)
-        bar.refresh()
-
-    x, items, embedder, notice = gather(args.reference, args.samples, within=args.within, model=args.model,
-                                        cache_dir=args.cache_dir, progress=progress,
-                                        allow_outside=args.allow_outside)
-    bar.close()
-    if notice:
-        print(f"notice: {notice}", file=sys.stderr)
-    reference = args.reference if args.within else (Path(args.reference).stem or args.reference)
-    params = {"k": args.k, "n_clusters": args.clusters, "near_threshold": args.near_threshold,
-              "copy_threshold": args.copy_threshold, "n_boot": args.n_boot, "seed": args.seed}
-    summary, table = cached_comparison(x, items, reference=reference, cache_dir=args.cache_dir, **params)
+    with progress_bar(quiet=args.quiet) as progress:
+        x, items, embedder, notice = gather(args.reference, args.samples, within=args.within, model=args.model,
+                                            cache_dir=args.cache_dir, progress=progress,
+                                            allow_outside=args.allow_outside)
+        if notice:
+            print(f"notice: {notice}", file=sys.stderr)
+        reference = args.reference if args.within else (Path(args.reference).stem or args.reference)
+        params = {"k": args.k, "n_clusters": args.clusters, "near_threshold": args.near_threshold,
+                  "copy_threshold": args.copy_threshold, "n_boot": args.n_boot, "seed": args.seed,
+                  "neighbors": args.neighbors}
+        summary, table = cached_comparison(x, items, reference=reference, cache_dir=args.cache_dir,
+                                           progress=progress, **params)
     summary = {"embedder": embedder, **summary}
     metrics = {name: {k: v for k, v in s.items() if isinstance(v, (int, float))}
                for name, s in summary["sets"].items()}

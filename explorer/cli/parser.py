@@ -17,7 +17,7 @@ import sqlite3
 import sys
 import traceback
 
-from explorer.cli import app, audit, compare, diagnostics, embed, flags, score
+from explorer.cli import app, audit, compare, diagnostics, embed, flags, map, score
 
 OK, GATE_FAILED, INPUT_ERROR, INTERNAL_ERROR, INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_parser(sub)
     compare.add_parser(sub)
     audit.add_parser(sub)
+    map.add_parser(sub)
     diagnostics.add_parser(sub)
     flags.add_parsers(sub)
     app.add_parser(sub)

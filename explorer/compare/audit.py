@@ -12,9 +12,10 @@ import pandas as pd
 from explorer.compare.results import SUMMARY_AND_TABLE
 from explorer.diagnostics.base import ComparisonContext
 from explorer.diagnostics.catalog import registered, run_diagnostics
-from explorer.diagnostics.duplicates import DEFAULT_ALPHA, exact_duplicates, near_duplicates
+from explorer.diagnostics.duplicates import DEFAULT_ALPHA, content_keys, exact_duplicates, near_duplicates
 from explorer.diagnostics.table import diagnostic_table
 from explorer.metrics.kernels import span_reduce
+from explorer.neighbors.graph import SetGraphs, SetNeighbors
 from explorer.store.cache import cached, hash_key
 
 STAGES = ("reducing dimensions", "exact duplicates", "near duplicates", "diagnostics")
@@ -33,8 +34,9 @@ class Audit:
     """
 
     def __init__(self, *, k: int = 5, alpha: float = DEFAULT_ALPHA, near_threshold: float | None = None,
-                 name: str = "all items") -> None:
+                 name: str = "all items", neighbors: str = "auto") -> None:
         self.k = k
+        self.neighbors = neighbors
         self.alpha = alpha
         self.near_threshold = near_threshold
         self.name = name
@@ -51,20 +53,22 @@ class Audit:
         self.items_ = items
         self.embeddings_ = span_reduce(x)  # same cosines, fewer dimensions
         self.index_ = {self.name: np.arange(len(items))}
-        report(1, len(STAGES), STAGES[1])
-        digests = items["digest"] if "digest" in items else pd.Series([None] * len(items))
-        keys = [d if isinstance(d, str) and d else None for d in digests]
-        if all(key is None for key in keys):  # precomputed vectors: identical rows are exact copies
-            keys = [row.tobytes() for row in np.ascontiguousarray(self.embeddings_)]
-        self.exact_ = exact_duplicates(keys)
-        report(2, len(STAGES), STAGES[2])
-        self.near_ = {self.name: near_duplicates(self.embeddings_, alpha=self.alpha, threshold=self.near_threshold)}
-        report(3, len(STAGES), STAGES[3])
         self.k = min(self.k, len(items) - 1)
+        self.graphs_ = SetGraphs(self.embeddings_, self.index_, k=self.k, method=self.neighbors)
+        report(1, len(STAGES), STAGES[1])
+        self.exact_ = exact_duplicates(content_keys(items, self.embeddings_))
+        report(2, len(STAGES), STAGES[2])
+        self.near_ = {self.name: near_duplicates(self.embeddings_, alpha=self.alpha, threshold=self.near_threshold,
+                                                 neighbors=self.graphs_[self.name])}
+        report(3, len(STAGES), STAGES[3])
         # only the diagnostics that need no reference run: they read what an audit has
         self.diagnostics_ = run_diagnostics(cast(ComparisonContext, self), reference=False)
         report(len(STAGES), len(STAGES), "done")
         return self
+
+    def neighbors_of(self, name: str) -> SetNeighbors:
+        """The k-NN graph of the dataset (k = ``k``), made once for every diagnostic."""
+        return self.graphs_[name]
 
     def groups(self, kind: str, *, limit: int = 50) -> list[list[str]]:
         """Item ids of the largest ``exact`` or ``near`` duplicate groups (largest first)."""
@@ -90,7 +94,8 @@ class Audit:
                                  "largest": exact_groups[:20]},
             "near_duplicates": {"items": int(near.flagged.sum()), "groups": near.n_groups,
                                 "threshold": near.threshold, "typical_distance": near.typical,
-                                "largest": self.groups("near", limit=20)},
+                                "method": near.method, "largest": self.groups("near", limit=20)},
+            "neighbors": self.graphs_.reports(),
             "outliers": flagged.get("outlier", {}).get("flagged", 0),
             "rare": flagged.get("rarity", {}).get("flagged", 0),
             "diagnostics": flagged,
@@ -103,7 +108,7 @@ def cached_audit(x: np.ndarray, items: pd.DataFrame, *, cache_dir=None,
     ``reasons``), stored on disk by a hash of the embeddings, the items and the parameters."""
     x = np.ascontiguousarray(x)
     cols = [c for c in ("id", "digest") if c in items]
-    key = hash_key("audit", 1, sorted(params.items()), sorted(registered()), str(x.dtype), x.shape, x.tobytes(),
+    key = hash_key("audit", 1, sorted(params.items()), sorted(registered()), x,
                    items[cols].astype(str).to_csv(index=False))
 
     def compute() -> tuple[dict, pd.DataFrame]:

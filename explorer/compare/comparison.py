@@ -15,7 +15,7 @@ from explorer.compare.per_set import cached_per_set, per_set_results
 from explorer.compare.results import SUMMARY_AND_TABLE
 from explorer.diagnostics.catalog import registered, run_diagnostics
 from explorer.diagnostics.collapse import class_table
-from explorer.diagnostics.duplicates import DEFAULT_ALPHA
+from explorer.diagnostics.duplicates import DEFAULT_ALPHA, content_keys
 from explorer.diagnostics.memorization import Memorization
 from explorer.diagnostics.regions import OVER, UNDER, fit_regions
 from explorer.diagnostics.table import diagnostic_table
@@ -24,6 +24,7 @@ from explorer.metrics.ken import novel_modes
 from explorer.metrics.kernels import span_reduce
 from explorer.metrics.prdc import prdc
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
+from explorer.neighbors.graph import SetGraphs, SetNeighbors
 from explorer.store.cache import cached, hash_key
 
 STAGES = ("reducing dimensions", "scores at equal n", "precision, recall, density, coverage", "regions and classes",
@@ -59,7 +60,7 @@ class Comparison:
                  collapse_floor: float = UNDER, alpha: float = DEFAULT_ALPHA, near_threshold: float | None = None,
                  copy_threshold: float | None = None, eta: float = 1.0, n_modes: int = 5, top_items: int = 12,
                  mode_floor: float = 0.02, n_boot: int = 20, diagnostics: Sequence[str] | None = None,
-                 seed: int = 0) -> None:
+                 neighbors: str = "auto", seed: int = 0) -> None:
         self.reference = reference
         self.q = tuple(q)
         self.k = k
@@ -76,6 +77,7 @@ class Comparison:
         self.mode_floor = mode_floor
         self.n_boot = n_boot
         self.diagnostics = diagnostics
+        self.neighbors = neighbors
         self.seed = seed
 
     def fit(self, x: np.ndarray, items: pd.DataFrame, *, progress: Callable[[int, int, str], None] | None = None,
@@ -98,28 +100,28 @@ class Comparison:
         if not self.sets_:
             raise ValueError("nothing to compare: give at least one set besides the reference")
         self.index_ = {s: np.flatnonzero(sets == s) for s in [self.reference, *self.sets_]}
+        self.graphs_ = SetGraphs(x, self.index_, k=self.k, method=self.neighbors)
         ref = x[self.index_[self.reference]]
 
         report(1, len(STAGES), STAGES[1])
-        digests = items["digest"] if "digest" in items else pd.Series([None] * len(items))
-        keys = [d if isinstance(d, str) and d else None for d in digests]
-        if all(k is None for k in keys):  # precomputed vectors: identical rows are exact copies
-            keys = [row.tobytes() for row in np.ascontiguousarray(x)]
+        keys = content_keys(items, x)
         params: dict[str, Any] = {"q": list(self.q), "n_boot": self.n_boot, "seed": self.seed, "alpha": self.alpha,
                                   "near_threshold": self.near_threshold, "keys": keys}
         # the per-set part does not depend on the reference: kept apart, choosing another
         # reference reuses it
         if per_set_cache is None or per_set_cache is False:
-            per_set = per_set_results(x, sets, **params)
+            per_set = per_set_results(x, sets, graphs=self.graphs_, **params)
         else:
             root = None if per_set_cache is True else per_set_cache
-            per_set = cached_per_set(x, sets, root=root, **params)
+            per_set = cached_per_set(x, sets, root=root, graphs=self.graphs_, **params)
         self.equal_n_, self.scores_ = per_set.equal_n, per_set.scores
         self.exact_, self.near_ = per_set.exact, per_set.near
         self.spectra_ = {s: per_set.spectra[s] for s in self.index_}
 
         report(2, len(STAGES), STAGES[2])
-        self.prdc_ = {s: prdc(ref, x[self.index_[s]], k=self.k) for s in self.sets_}
+        self.prdc_ = {s: prdc(ref, x[self.index_[s]], k=self.k, method=self.neighbors,
+                              real_neighbors=self.graphs_[self.reference], fake_neighbors=self.graphs_[s])
+                      for s in self.sets_}
         self.memorization_ = {
             s: Memorization.from_neighbours(p.fake_nearest, p.fake_nearest_sim, p.real_nearest_sim,
                                             alpha=self.alpha, threshold=self.copy_threshold)
@@ -141,6 +143,10 @@ class Comparison:
         self.diagnostics_ = run_diagnostics(self, None if self.diagnostics is None else list(self.diagnostics))
         report(len(STAGES), len(STAGES), "done")
         return self
+
+    def neighbors_of(self, name: str) -> SetNeighbors:
+        """The k-NN graph of set ``name`` (k = ``k``), made once and shared by every consumer."""
+        return self.graphs_[name]
 
     def _has_labels(self) -> bool:
         if "label" not in self.items_:
@@ -217,6 +223,8 @@ class Comparison:
                                 for m in top_modes(self._x_of(name), True)],
                 "missing_modes": [{**m, "top": self.ids(self.reference, m["top"])}
                                   for m in top_modes(self._x_of(self.reference), False)],
+                "prdc_method": self.prdc_[name].method,
+                "near_duplicate_method": self.near_[name].method,
             }
         regions = self.regions_.table()
         near_ref = self.near_[self.reference]
@@ -231,6 +239,7 @@ class Comparison:
             "regions": regions.to_dict("records"),
             "classes": self.classes_.replace({np.nan: None}).to_dict("records"),
             "diagnostics": {name: d.summary for name, d in self.diagnostics_.items()},
+            "neighbors": self.graphs_.reports(),
         }
 
     def _x_of(self, name: str) -> np.ndarray:
@@ -245,8 +254,8 @@ def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cac
     diagnostics, so that reopening a comparison is instant."""
     x = np.ascontiguousarray(x)
     cols = [c for c in ("id", "set", "label", "digest") if c in items]
-    key = hash_key("compare", 2, reference, sorted(params.items()), sorted(registered()), str(x.dtype), x.shape,
-                   x.tobytes(), items[cols].astype(str).to_csv(index=False))
+    key = hash_key("compare", 2, reference, sorted(params.items()), sorted(registered()), x,
+                   items[cols].astype(str).to_csv(index=False))
 
     def compute() -> tuple[dict, pd.DataFrame]:
         c = Comparison(reference=reference, **params).fit(x, items, progress=progress,

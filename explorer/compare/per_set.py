@@ -14,6 +14,7 @@ import pandas as pd
 from explorer.diagnostics.duplicates import NearDuplicates, exact_duplicates, near_duplicates
 from explorer.metrics.covariance import cosine_spectrum
 from explorer.metrics.equal_n import bootstrap_scores
+from explorer.neighbors.graph import SetGraphs
 from explorer.store.cache import Codec, cached, hash_key
 
 
@@ -29,10 +30,11 @@ class PerSet:
 
 
 def per_set_results(x: np.ndarray, sets: np.ndarray, *, q, n_boot: int, seed: int, alpha: float,
-                    near_threshold: float | None, keys: list) -> PerSet:
-    """Compute :class:`PerSet` for embeddings ``x`` whose rows belong to ``sets``; ``keys`` are
-    the items' content keys for exact duplicates. Sets are visited in sorted order, so every
-    number is the same whichever set is the reference."""
+                    near_threshold: float | None, keys: list, graphs: SetGraphs | None = None) -> PerSet:
+    """Compute :class:`PerSet` for embeddings ``x`` (unit rows) whose rows belong to ``sets``;
+    ``keys`` are the items' content keys for exact duplicates; ``graphs`` the sets' k-NN graphs
+    when already at hand. Sets are visited in sorted order, so every number is the same whichever
+    set is the reference."""
     names = sorted(set(sets.tolist()))
     index = {s: np.flatnonzero(sets == s) for s in names}
     # 80% of the smallest set, so that every set, the smallest too, varies across subsets
@@ -46,14 +48,16 @@ def per_set_results(x: np.ndarray, sets: np.ndarray, *, q, n_boot: int, seed: in
     for s, idx in index.items():
         first = exact_duplicates([keys[i] for i in idx])
         exact[idx[first >= 0]] = idx[first[first >= 0]]
-        near[s] = near_duplicates(x[idx], alpha=alpha, threshold=near_threshold)
+        near[s] = near_duplicates(x[idx], alpha=alpha, threshold=near_threshold,
+                                  neighbors=graphs[s] if graphs is not None else None)
     return PerSet(equal_n, scores, spectra, exact, near)
 
 
 def _encode(value: PerSet) -> bytes:
     arrays: dict[str, np.ndarray] = {"exact": value.exact}
     meta = {"equal_n": value.equal_n, "scores": value.scores.to_dict("records"), "sets": list(value.spectra),
-            "near": {s: {"threshold": d.threshold, "typical": d.typical} for s, d in value.near.items()}}
+            "near": {s: {"threshold": d.threshold, "typical": d.typical, "method": d.method}
+                     for s, d in value.near.items()}}
     for k, (s, values) in enumerate(value.spectra.items()):
         arrays[f"spectrum{k}"] = values
         d = value.near[s]
@@ -71,18 +75,19 @@ def _decode(data: bytes) -> PerSet:
         for k, s in enumerate(meta["sets"]):
             spectra[s] = npz[f"spectrum{k}"]
             near[s] = NearDuplicates(meta["near"][s]["threshold"], npz[f"near{k}_nearest"],
-                                     npz[f"near{k}_similarity"], npz[f"near{k}_group"], meta["near"][s]["typical"])
+                                     npz[f"near{k}_similarity"], npz[f"near{k}_group"], meta["near"][s]["typical"],
+                                     meta["near"][s].get("method", "exact"))
         return PerSet(meta["equal_n"], pd.DataFrame(meta["scores"]), spectra, npz["exact"], near)
 
 
 PER_SET = Codec("npz", _encode, _decode)
 
 
-def cached_per_set(x: np.ndarray, sets: np.ndarray, *, root: str | os.PathLike | None, **params) -> PerSet:
+def cached_per_set(x: np.ndarray, sets: np.ndarray, *, root: str | os.PathLike | None,
+                   graphs: SetGraphs | None = None, **params) -> PerSet:
     """:func:`per_set_results`, kept on disk by the content, the sets and the parameters."""
     keys = params["keys"]
     x = np.ascontiguousarray(x)
-    key = hash_key("per-set", 1, str(x.dtype), x.shape, x.tobytes(), sets.tolist(),
-                   [k if isinstance(k, str) or k is None else bytes(k).hex()[:16] for k in keys],
-                   {k: v for k, v in params.items() if k != "keys"})
-    return cached("compare-sets", key, lambda: per_set_results(x, sets, **params), codec=PER_SET, root=root)
+    key = hash_key("per-set", 2, x, sets.tolist(), keys, {k: v for k, v in params.items() if k != "keys"})
+    return cached("compare-sets", key, lambda: per_set_results(x, sets, graphs=graphs, **params), codec=PER_SET,
+                  root=root)

@@ -38,10 +38,12 @@ if TYPE_CHECKING:
     from explorer.diagnostics.regions import Regions
     from explorer.metrics.ken import NovelModes
     from explorer.metrics.prdc import PRDC
+    from explorer.neighbors.graph import SetNeighbors
+
 
 class ComparisonContext(Protocol):
     """What a diagnostic may read from a fitted comparison (explorer.compare.Comparison); an
-    audit (one dataset, no reference) offers the first six."""
+    audit (one dataset, no reference) offers the first six and ``neighbors_of``."""
 
     items_: pd.DataFrame  # one row per item: id, set[, label, digest]
     embeddings_: np.ndarray
@@ -65,6 +67,10 @@ class ComparisonContext(Protocol):
     mode_floor: float
 
     def classes_of(self, name: str) -> np.ndarray: ...
+
+    def neighbors_of(self, name: str) -> SetNeighbors:
+        """The k-NN graph (k = ``k``) of set ``name``, made once per comparison."""
+        ...
 
 
 @dataclass

@@ -6,9 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explorer.data.arrays import normalize_rows
 from explorer.diagnostics.base import ComparisonContext, Diagnostic, DiagnosticResult, register
-from explorer.neighbors.exact import knn
 
 RARE_PERCENTILE = 0.99  # the 1% most isolated items of a set are flagged
 
@@ -24,7 +22,7 @@ class Rarity(Diagnostic):
         for name, idx in c.index_.items():
             if len(idx) <= c.k:
                 continue  # too few items for a k-NN radius
-            radius = knn(normalize_rows(c.embeddings_[idx], dtype=np.float32), k=c.k)[1][:, -1]
+            radius = c.neighbors_of(name).radii(c.k)
             r.score[idx] = pd.Series(radius).rank(pct=True).to_numpy()
             top = idx[r.score[idx] > RARE_PERCENTILE]
             r.flag_items(top, f"among the 1% most isolated items of {name} ({c.k}-NN radius)")

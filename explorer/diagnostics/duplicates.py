@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.data.arrays import normalize_rows
+from explorer.data.arrays import normalize_rows, row_digests
 from explorer.diagnostics.base import ComparisonContext, Diagnostic, DiagnosticResult, register
-from explorer.neighbors.exact import cross_knn, distance_blocks
+from explorer.neighbors.graph import SetNeighbors, set_neighbors
+from explorer.neighbors.search import pairs_within
 
 DEFAULT_ALPHA = 0.13
 
@@ -38,6 +39,20 @@ def exact_duplicates(keys) -> np.ndarray:
     return out
 
 
+def content_keys(items, x: np.ndarray) -> list:
+    """The content key of every item for :func:`exact_duplicates`: its file digest, or for
+    precomputed vectors (no digests) a digest of its embedding row.
+
+    >>> import pandas as pd
+    >>> keys = content_keys(pd.DataFrame({"id": ["a", "b"]}), np.array([[1.0, 0], [1.0, 0]]))
+    >>> keys[0] == keys[1]
+    True
+    """
+    digests = items["digest"].tolist() if "digest" in items else [None] * len(items)
+    keys = [d if isinstance(d, str) and d else None for d in digests]
+    return row_digests(x) if all(k is None for k in keys) else keys
+
+
 @dataclass
 class NearDuplicates:
     """Result of :func:`near_duplicates`. ``group`` is -1 for items without a near duplicate."""
@@ -47,6 +62,7 @@ class NearDuplicates:
     similarity: np.ndarray  # its cosine similarity
     group: np.ndarray
     typical: float  # median cosine distance to the nearest neighbour (the scale of "near")
+    method: str = "exact"  # how the pairs were found
 
     @property
     def flagged(self) -> np.ndarray:
@@ -57,9 +73,11 @@ class NearDuplicates:
         return int(self.group.max() + 1) if len(self.group) else 0
 
 
-def near_duplicates(x: np.ndarray, *, alpha: float = DEFAULT_ALPHA, threshold: float | None = None) -> NearDuplicates:
+def near_duplicates(x: np.ndarray, *, alpha: float = DEFAULT_ALPHA, threshold: float | None = None,
+                    neighbors: SetNeighbors | None = None, method: str = "auto") -> NearDuplicates:
     """Near-duplicate groups: items joined when their cosine similarity reaches the threshold,
-    grouped by connected components (so a chain of near copies is one group).
+    grouped by connected components (so a chain of near copies is one group). Pairs are found by
+    range search in the set's index (``neighbors``, made here when not given), never all pairs.
 
     >>> x = np.array([[1.0, 0, 0], [1, 0.001, 0], [0, 1, 0], [0, 0, 1], [0, 0.6, 0.8]])
     >>> r = near_duplicates(x, threshold=0.999)
@@ -69,38 +87,31 @@ def near_duplicates(x: np.ndarray, *, alpha: float = DEFAULT_ALPHA, threshold: f
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    unit = normalize_rows(x, dtype=np.float32)
-    n = len(unit)
+    n = len(x)
     if n < 2:
         return NearDuplicates(1.0, np.full(n, -1), np.full(n, np.nan), np.full(n, -1), float("nan"))
-    idx, dist = cross_knn(unit, unit, k=1, exclude_self=True)
-    sim = 1.0 - dist[:, 0].astype(np.float64) ** 2 / 2
+    graph = neighbors if neighbors is not None and neighbors.k >= 1 else set_neighbors(
+        normalize_rows(x, dtype=np.float32), k=1, method=method)
+    sim = 1.0 - graph.distances[:, 0].astype(np.float64) ** 2 / 2
     gaps = 1.0 - sim
     apart = gaps[gaps > 1e-6]  # identical copies say nothing about how far apart items usually are
     typical = float(np.median(apart)) if len(apart) else 0.0
     thr = float(threshold) if threshold is not None else 1.0 - alpha * typical
     if threshold is not None and not -1.0 <= thr <= 1.0:
         raise ValueError(f"a cosine threshold lies in [-1, 1], got {thr}")
-    radius2 = 2.0 * (1.0 - thr) + 1e-7  # squared distance of unit vectors at that similarity
-    row_parts, col_parts = [], []
-    for block, d2 in distance_blocks(unit, unit):
-        r, c = np.nonzero(d2 <= radius2)
-        r += block.start
-        keep = r < c
-        row_parts.append(r[keep])
-        col_parts.append(c[keep])
-    rows, cols = np.concatenate(row_parts), np.concatenate(col_parts)
+    radius = float(np.sqrt(max(2.0 * (1.0 - thr), 0.0) + 1e-7))  # distance of unit vectors at that similarity
+    rows, cols, report = pairs_within(graph.index.base_, radius=radius, method=graph.index.method_)
     group = np.full(n, -1, dtype=np.int64)
     if len(rows):
-        graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
-        _, comp = connected_components(graph, directed=False)
+        adjacency = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+        _, comp = connected_components(adjacency, directed=False)
         members = np.zeros(n, dtype=bool)
         members[rows] = members[cols] = True
         # number groups by first member so that names are stable
         _, first = np.unique(comp[members], return_index=True)
         order = {c: g for g, c in enumerate(comp[members][np.sort(first)])}
         group[members] = [order[c] for c in comp[members]]
-    return NearDuplicates(thr, idx[:, 0], sim, group, typical)
+    return NearDuplicates(thr, graph.indices[:, 0], sim, group, typical, method=report.describe())
 
 
 @register

@@ -10,7 +10,7 @@ import numpy as np
 from explorer.data.arrays import normalize_rows
 from explorer.diagnostics.base import ComparisonContext, Diagnostic, DiagnosticResult, register
 from explorer.diagnostics.duplicates import DEFAULT_ALPHA
-from explorer.neighbors.exact import cross_knn
+from explorer.neighbors.search import cross_knn, knn
 
 
 @dataclass
@@ -52,7 +52,7 @@ def memorization(samples: np.ndarray, reference: np.ndarray, *, alpha: float = D
     """
     ref = normalize_rows(reference, dtype=np.float32)
     idx, dist = cross_knn(normalize_rows(samples, dtype=np.float32), ref, k=1)
-    own = cross_knn(ref, ref, k=1, exclude_self=True)[1][:, 0] if len(ref) > 1 else np.zeros(0)
+    own = knn(ref, k=1).distances[:, 0] if len(ref) > 1 else np.zeros(0)
     return Memorization.from_neighbours(idx[:, 0], 1.0 - dist[:, 0].astype(np.float64) ** 2 / 2,
                                         1.0 - own.astype(np.float64) ** 2 / 2, alpha=alpha, threshold=threshold)
 

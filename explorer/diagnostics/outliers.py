@@ -6,18 +6,21 @@ import numpy as np
 
 from explorer.data.arrays import normalize_rows
 from explorer.diagnostics.base import ComparisonContext, Diagnostic, DiagnosticResult, register
-from explorer.neighbors.exact import knn
+from explorer.neighbors.graph import SetNeighbors, set_neighbors
 
 FAR_OUT = 3.0  # interquartile ranges above the upper quartile: Tukey's "far out"
 
 
-def knn_distance(x: np.ndarray, *, k: int) -> np.ndarray:
-    """Mean cosine distance of each row to its ``k`` nearest other rows.
+def knn_distance(x: np.ndarray, *, k: int, neighbors: SetNeighbors | None = None) -> np.ndarray:
+    """Mean cosine distance of each row to its ``k`` nearest other rows (from the set's graph
+    when given).
 
     >>> knn_distance(np.array([[1.0, 0], [1, 0.01], [0, 1]]), k=1).round(4).tolist()
     [0.0, 0.0, 0.99]
     """
-    dist = knn(normalize_rows(x, dtype=np.float32), k=k)[1].astype(np.float64)
+    if neighbors is None or neighbors.k < k:
+        neighbors = set_neighbors(normalize_rows(x, dtype=np.float32), k=k)
+    dist = neighbors.distances[:, :k].astype(np.float64)
     return (dist**2 / 2).mean(axis=1)  # unit rows: squared Euclidean / 2 = cosine distance
 
 
@@ -44,7 +47,7 @@ class Outlier(Diagnostic):
         for name, idx in c.index_.items():
             if len(idx) <= c.k + 3:
                 continue  # too few items to say what is usual
-            d = knn_distance(c.embeddings_[idx], k=c.k)
+            d = knn_distance(c.embeddings_[idx], k=c.k, neighbors=c.neighbors_of(name))
             hit, thresholds[name] = far_out(d)
             r.score[idx] = np.clip(d / (2 * thresholds[name]), 0.0, 1.0)  # 0.5 at the fence
             r.flag_items(idx[hit], [f"mean cosine distance {v:.4f} to its {c.k} nearest neighbours in {name}, "

@@ -1,24 +1,35 @@
-"""2-D UMAP maps of embeddings, cached on disk by content and parameters.
+"""2-D maps of embeddings, progressive and cached on disk by content and parameters.
 
-Rows are unit-normalised and reduced to at most 50 principal components before UMAP: on unit
-vectors Euclidean distance is monotone in cosine similarity, and the reduction makes the
-neighbour search several times faster without changing the map's structure. Neighbours are
-found exactly (explorer.neighbors) and handed to UMAP, which skips NN-descent and its JIT.
+Rows are unit-normalised and reduced to at most 50 principal components first: on unit vectors
+Euclidean distance is monotone in cosine similarity, and the reduction makes the neighbour search
+several times faster without changing the map's structure. Neighbours come from the neighbour
+backend (explorer.neighbors: exact, HNSW or GPU), handed to UMAP, which then skips NN-descent.
+
+Two qualities (explorer.maps.layout does the work):
+
+- ``draft``: UMAP on a landmark sample, every other item placed from its nearest landmarks; a
+  million items in about a minute on two cores.
+- ``full``: UMAP on every item, started from the draft, so the full map refines the draft
+  rather than replacing it with another picture.
+
+Up to ``landmarks`` items the two are the same map (the full layout, computed once).
 """
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from explorer.data.arrays import normalize_rows
-from explorer.neighbors.exact import knn
 from explorer.store.cache import NPY, cached, hash_key
 
-PROJECTION_VERSION = 1
+PROJECTION_VERSION = 2
+QUALITIES = ("draft", "full")
+PCA_BLOCK = 65_536
+
+Progress = Callable[[int, int, str], None]  # (done, total, stage), as explorer.store.work.Job.report
 
 
 @dataclass(frozen=True)
@@ -28,68 +39,95 @@ class UmapParams:
     n_components: int = 2
     pca_dims: int = 50
     seed: int = 42
+    landmarks: int = 20_000  # items laid out by UMAP for the draft; the rest are placed
+    place_k: int = 10  # landmarks each other item is placed from
+    neighbors: str = "auto"  # neighbour search (explorer.neighbors.index.METHODS)
 
 
 def pca_reduce(x: np.ndarray, *, dims: int) -> np.ndarray:
-    """Unit-normalise rows, centre, and keep the top ``dims`` principal components (float32).
+    """Unit-normalise rows, centre, and keep the top ``dims`` principal components (float32),
+    a block of rows at a time: a million rows never exist in float64 at once.
 
     >>> pca_reduce(np.random.default_rng(0).normal(size=(20, 8)), dims=3).shape
     (20, 3)
     """
-    x = normalize_rows(x, zero_rows="keep")  # a map shows a zero row (at the centre) rather than refusing it
-    x -= x.mean(axis=0)
-    if x.shape[1] <= dims:
-        return x.astype(np.float32)
-    _, vecs = np.linalg.eigh(x.T @ x)
-    return (x @ vecs[:, ::-1][:, :dims]).astype(np.float32)
+    n, d = x.shape
+    total, gram = np.zeros(d), np.zeros((d, d))
+    for start in range(0, n, PCA_BLOCK):
+        block = normalize_rows(x[start : start + PCA_BLOCK], zero_rows="keep")  # a map shows a zero row
+        total += block.sum(axis=0)
+        gram += block.T @ block
+    mean = total / max(n, 1)
+    if d <= dims:
+        basis = np.eye(d)
+    else:
+        _, vecs = np.linalg.eigh(gram - n * np.outer(mean, mean))
+        basis = vecs[:, ::-1][:, :dims]
+    out = np.empty((n, basis.shape[1]), dtype=np.float32)
+    for start in range(0, n, PCA_BLOCK):
+        block = normalize_rows(x[start : start + PCA_BLOCK], zero_rows="keep")
+        out[start : start + len(block)] = (block - mean) @ basis
+    return out
 
 
-def projection_key(x: np.ndarray, params: UmapParams) -> str:
-    x = np.ascontiguousarray(x)
-    return hash_key("umap", PROJECTION_VERSION, params.__dict__, str(x.dtype), x.shape, x.tobytes())
+def map_quality(n: int, params: UmapParams, quality: str) -> str:
+    """The quality actually made: small inputs always get the full map (it is as fast as a draft).
+
+    >>> map_quality(5_000, UmapParams(), "draft"), map_quality(10**6, UmapParams(), "draft")
+    ('full', 'draft')
+    """
+    if quality not in QUALITIES:
+        raise ValueError(f"quality must be one of {', '.join(QUALITIES)}, got {quality!r}")
+    return "full" if n <= params.landmarks else quality
+
+
+def projection_key(x: np.ndarray, params: UmapParams, quality: str = "full") -> str:
+    return hash_key("umap", PROJECTION_VERSION, params.__dict__, map_quality(len(x), params, quality),
+                    np.ascontiguousarray(x))
 
 
 def umap_project(
     x: np.ndarray,
     *,
     params: UmapParams | None = None,
+    quality: str = "full",
     cache_dir: str | os.PathLike | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> np.ndarray:
-    """A deterministic 2-D UMAP layout of the rows of ``x``, from the disk cache when possible.
+    """A 2-D map of the rows of ``x`` (``quality`` draft or full), from the disk cache when
+    possible. The full map starts from the draft (made and cached first when missing).
 
     >>> umap_project(np.eye(3)).shape   # tiny inputs are laid out without UMAP
     (3, 2)
     """
+    from explorer.maps.layout import draft_layout, full_layout
+
     params = params or UmapParams()
     x = np.asarray(x)
-    coords = cached("projections", projection_key(x, params), lambda: _layout(x, params, progress),
-                    codec=NPY, root=cache_dir)
+    quality = map_quality(len(x), params, quality)
+    report = progress or (lambda done, total, stage: None)
+    reduced: list[np.ndarray] = []
+
+    def pca() -> np.ndarray:  # once, and only when something has to be computed
+        if not reduced:
+            report(0, 0, f"reducing {len(x):,} items to {params.pca_dims} principal components")
+            reduced.append(pca_reduce(x, dims=params.pca_dims))
+        return reduced[0]
+
+    if quality == "full" and len(x) <= params.landmarks:
+        return _checked(cached("projections", projection_key(x, params, "full"),
+                               lambda: full_layout(pca(), params, init=None, progress=report),
+                               codec=NPY, root=cache_dir), x, params)
+    draft = _checked(cached("projections", projection_key(x, params, "draft"),
+                            lambda: draft_layout(pca(), params, progress=report), codec=NPY, root=cache_dir), x, params)
+    if quality == "draft":
+        return draft
+    return _checked(cached("projections", projection_key(x, params, "full"),
+                           lambda: full_layout(pca(), params, init=draft, progress=report), codec=NPY, root=cache_dir),
+                    x, params)
+
+
+def _checked(coords: np.ndarray, x: np.ndarray, params: UmapParams) -> np.ndarray:
     if coords.shape != (x.shape[0], params.n_components):
         raise RuntimeError(f"cached map has shape {coords.shape}, expected {(x.shape[0], params.n_components)}")
     return coords
-
-
-def _layout(x: np.ndarray, params: UmapParams, progress: Callable[[str], None] | None) -> np.ndarray:
-    reduced = pca_reduce(x, dims=params.pca_dims)
-    n = x.shape[0]
-    if n <= params.n_components + 2:
-        coords = np.zeros((n, params.n_components), np.float32)
-        coords[:, : min(n, reduced.shape[1], params.n_components)] = reduced[:, : params.n_components]
-        return coords
-    if progress:
-        progress("loading UMAP (the first use in a process compiles it: ~10-20 s)")
-    import umap
-
-    k = min(params.n_neighbors, n - 1)
-    if progress:
-        progress(f"finding {k - 1} nearest neighbours of {n:,} items")
-    graph = knn(reduced, k=k - 1, include_self=True)
-    if progress:
-        progress(f"running UMAP on {n:,} items")
-    model = umap.UMAP(n_neighbors=k, min_dist=params.min_dist, n_components=params.n_components,
-                      random_state=params.seed, init="spectral" if n > 20 else "random", n_jobs=1,
-                      precomputed_knn=(graph[0], graph[1], None))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "precomputed_knn: cannot transform new data" etc.
-        return model.fit_transform(reduced).astype(np.float32)

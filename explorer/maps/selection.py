@@ -7,7 +7,7 @@ import numpy as np
 from explorer.data.arrays import normalize_rows
 from explorer.metrics.spectrum import DEFAULT_ORDERS
 from explorer.metrics.vendi import vendi_scores
-from explorer.neighbors.exact import cross_knn
+from explorer.neighbors.search import cross_knn
 
 
 def in_box(xy: np.ndarray, *, x: tuple[float, float], y: tuple[float, float]) -> np.ndarray:

@@ -45,7 +45,7 @@ def cached_group_scores(
     """:func:`group_scores`, stored on disk by a hash of the embeddings, groups and orders."""
     groups = [str(g) for g in groups]
     x = np.ascontiguousarray(embeddings)
-    key = hash_key("group_scores", 1, [order_label(o) for o in q], groups, str(x.dtype), x.shape, x.tobytes())
+    key = hash_key("group_scores", 1, [order_label(o) for o in q], groups, x)
     records = cached("scores", key, lambda: group_scores(x, groups, q=q).to_dict("records"), root=cache_dir)
     return pd.DataFrame(records)
 
@@ -75,7 +75,7 @@ def bootstrap_scores(
     if size < 2:
         raise ValueError("equal-n comparison needs at least 2 items per group")
     rng = np.random.default_rng(seed)
-    xn = normalize_rows(embeddings)
+    dims = embeddings.shape[1]
     cols = score_columns(q)
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
     rows = []
@@ -84,10 +84,11 @@ def bootstrap_scores(
             raise ValueError(f"group {name!r} has {len(idx)} items, fewer than n = {size}")
         scores = []
         for _ in range(n_boot if len(idx) > size else 1):
-            sub = xn[idx[np.sort(rng.choice(len(idx), size, replace=False))]]
-            # each subset's own n x n Gram or d x d covariance, whichever is smaller: O(min(n, d)²)
-            # memory a subset, never the whole group's Gram (a 100k-item group would need 80 GB)
-            values = np.linalg.eigvalsh(sub @ sub.T / size if size < xn.shape[1] else sub.T @ sub / size)
+            # only the subset is normalised (float64), never a copy of all the embeddings; its own
+            # n x n Gram or d x d covariance, whichever is smaller: O(min(n, d)²) memory a subset,
+            # never the whole group's Gram (a 100k-item group would need 80 GB)
+            sub = normalize_rows(embeddings[idx[np.sort(rng.choice(len(idx), size, replace=False))]])
+            values = np.linalg.eigvalsh(sub @ sub.T / size if size < dims else sub.T @ sub / size)
             kept = values[values >= default_rtol(np.float64, values.size) * values.max()]
             scores.append([hill_number(kept, o) for o in q])
         draws = np.array(scores)
@@ -106,8 +107,7 @@ def cached_bootstrap_scores(
     """:func:`bootstrap_scores`, stored on disk by a hash of the embeddings, groups and parameters."""
     groups = [str(g) for g in groups]
     x = np.ascontiguousarray(embeddings)
-    key = hash_key("bootstrap", 1, [order_label(o) for o in q], n, n_boot, seed, groups, str(x.dtype), x.shape,
-                   x.tobytes())
+    key = hash_key("bootstrap", 1, [order_label(o) for o in q], n, n_boot, seed, groups, x)
     records = cached("bootstrap", key, lambda: bootstrap_scores(x, groups, q=q, n=n, n_boot=n_boot, seed=seed)
                      .to_dict("records"), root=cache_dir)
     return pd.DataFrame(records)

@@ -107,6 +107,9 @@ def kernel_features(k: np.ndarray, *, rtol: float) -> tuple[np.ndarray, int]:
     return vectors[:, keep] * np.sqrt(values[keep]), int((~keep).sum())
 
 
+SPAN_BLOCK = 65_536  # rows normalised in float64 at a time
+
+
 def span_reduce(x: np.ndarray, *, max_loss: float = 1e-6) -> np.ndarray:
     """Unit rows of ``x`` expressed in a basis of the directions they actually use: the
     eigenvectors of XᵀX, dropping the weakest ones only while no row can lose more than
@@ -119,14 +122,23 @@ def span_reduce(x: np.ndarray, *, max_loss: float = 1e-6) -> np.ndarray:
     >>> r.shape, bool(np.allclose(r @ r.T, normalize_rows(x) @ normalize_rows(x).T, atol=1e-6))
     ((50, 3), True)
     """
-    unit = normalize_rows(np.array(x, dtype=np.float64))
-    n, d = unit.shape
-    gram = n < d  # the n×n Gram is then the smaller problem; its eigenvectors span the rows
-    # (LAPACK's full eigh beats its subset drivers here, even when most vectors are dropped)
-    values, vectors = np.linalg.eigh(unit @ unit.T if gram else unit.T @ unit)
-    keep = np.cumsum(np.maximum(values, 0.0)) > max_loss  # a row loses at most the dropped mass
-    if gram:
+    n, d = x.shape
+    if n < d:  # the n×n Gram is then the smaller problem; its eigenvectors span the rows
+        unit = normalize_rows(x)
+        values, vectors = np.linalg.eigh(unit @ unit.T)
+        keep = np.cumsum(np.maximum(values, 0.0)) > max_loss  # a row loses at most the dropped mass
         return (vectors[:, keep] * np.sqrt(values[keep])).astype(np.float32)
-    if keep.sum() > 0.8 * d:
-        return unit.astype(np.float32)  # not worth a change of basis
-    return (unit @ vectors[:, keep]).astype(np.float32)
+    # d×d in float64 from float32 blocks: no float64 copy of a million rows is ever held
+    gram = np.zeros((d, d))
+    for start in range(0, n, SPAN_BLOCK):
+        block = normalize_rows(x[start : start + SPAN_BLOCK])
+        gram += block.T @ block
+    # (LAPACK's full eigh beats its subset drivers here, even when most vectors are dropped)
+    values, vectors = np.linalg.eigh(gram)
+    keep = np.cumsum(np.maximum(values, 0.0)) > max_loss
+    reduce = keep.sum() <= 0.8 * d  # else not worth a change of basis
+    out = np.empty((n, int(keep.sum()) if reduce else d), dtype=np.float32)
+    for start in range(0, n, SPAN_BLOCK):
+        block = normalize_rows(x[start : start + SPAN_BLOCK])
+        out[start : start + len(block)] = block @ vectors[:, keep] if reduce else block
+    return out

@@ -8,13 +8,17 @@ hold each sample, the rarity of Han et al. 2023) feed the diagnostics.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from explorer.data.arrays import normalize_rows
-from explorer.neighbors.exact import cross_knn, distance_blocks, knn
+from explorer.neighbors.exact import distance_blocks
+from explorer.neighbors.graph import SetNeighbors, set_neighbors
+from explorer.neighbors.index import choose_method
+from explorer.neighbors.search import cross_knn
 
+CANDIDATES = 50  # nearest items whose balls are tested, on the approximate path
 SLACK = 1e-6  # squared-distance tolerance of the ball test (unit vectors: float32 round-off ~1e-7)
 
 
@@ -36,6 +40,7 @@ class PRDC:
     fake_nearest: np.ndarray  # each sample's most similar reference item
     fake_nearest_sim: np.ndarray  # and their cosine similarity
     real_nearest_sim: np.ndarray  # cosine similarity of each reference item to its nearest neighbour
+    method: dict = field(default_factory=dict)  # how the neighbours and balls were found
 
     @property
     def real_covered(self) -> np.ndarray:
@@ -46,24 +51,49 @@ class PRDC:
                 "coverage": self.coverage}
 
 
-def prdc(real: np.ndarray, fake: np.ndarray, *, k: int = 5) -> PRDC:
+def prdc(real: np.ndarray, fake: np.ndarray, *, k: int = 5, method: str = "auto", candidates: int = CANDIDATES,
+         real_neighbors: SetNeighbors | None = None, fake_neighbors: SetNeighbors | None = None) -> PRDC:
     """Precision, recall, density and coverage of ``fake`` against ``real`` with ``k``-NN balls.
 
     Identical distributions give density ≈ 1 and coverage ≈ 1 − 2⁻ᵏ; samples all sitting on
     reference items give precision 1 and a density above 1.
+
+    Small inputs are compared pair by pair (exact). Large ones go through the neighbour backend:
+    each sample is tested against the balls of its ``candidates`` nearest reference items (and
+    each reference item against its nearest samples' balls), coverage exactly from each reference
+    item's nearest sample; ``method`` says which. The graphs of either set, when already made
+    (:func:`explorer.neighbors.graph.set_neighbors`), are reused.
 
     >>> real = np.array([[1.0, 0], [0.98, 0.2], [0, 1], [0.2, 0.98]])
     >>> r = prdc(real, real[[0, 1]], k=1)
     >>> r.precision, r.recall, r.coverage, r.real_covered.tolist()
     (1.0, 0.5, 0.5, [True, True, False, False])
     """
-    real, fake = _unit(real), _unit(fake)
     if len(real) <= k or len(fake) <= k:
         raise ValueError(f"precision/recall need more than k = {k} items in each set "
                          f"(got {len(real)} reference and {len(fake)} samples)")
-    real_dist = knn(real, k=k)[1]
-    real_radii = real_dist[:, -1]
-    fake_radii = knn(fake, k=k)[1][:, -1]
+    real, fake = _unit(real), _unit(fake)
+    real_g = real_neighbors if real_neighbors is not None and real_neighbors.k >= k else set_neighbors(
+        real, k=k, method=method)
+    fake_g = fake_neighbors if fake_neighbors is not None and fake_neighbors.k >= k else set_neighbors(
+        fake, k=k, method=method)
+    real_radii, fake_radii = real_g.radii(k), fake_g.radii(k)
+    exact = (choose_method(len(fake), len(real), method=method) == "exact"
+             and choose_method(len(real), len(fake), method=method) == "exact")
+    parts = _exact_balls(real, fake, real_radii, fake_radii) if exact else _candidate_balls(
+        real_g.index, fake_g.index, real_radii, fake_radii, candidates=candidates)
+    real_counts, fake_counts, ratio, rarity, nearest_idx, nearest_d2, recalled, how = parts
+    rarity[np.isinf(rarity)] = np.nan
+    how = {"real_graph": real_g.report.describe(), "fake_graph": fake_g.report.describe(), **how}
+    return PRDC(k=k, precision=float((fake_counts > 0).mean()), recall=float(recalled.mean()),
+                density=float(fake_counts.sum() / (k * len(fake))), coverage=float((real_counts > 0).mean()),
+                real_radii=real_radii, real_counts=real_counts, fake_counts=fake_counts, fake_ball_ratio=ratio,
+                fake_rarity=rarity, real_recalled=recalled, fake_nearest=nearest_idx,
+                fake_nearest_sim=1.0 - nearest_d2 / 2,
+                real_nearest_sim=1.0 - real_g.distances[:, 0].astype(np.float64) ** 2 / 2, method=how)
+
+
+def _exact_balls(real, fake, real_radii, fake_radii):
     # distances are float32: without a little slack the k-th neighbour, which defines the radius,
     # can fall just outside its own ball when the distance is recomputed in another block
     r2 = (real_radii.astype(np.float64) ** 2 + SLACK)[None, :]
@@ -81,17 +111,39 @@ def prdc(real: np.ndarray, fake: np.ndarray, *, k: int = 5) -> PRDC:
         rarity[rows] = np.where(inside, real_radii[None, :], np.inf).min(axis=1)
         nearest_idx[rows] = np.argmin(d2, axis=1)
         nearest_d2[rows] = d2[np.arange(len(d2)), nearest_idx[rows]]
-    rarity[np.isinf(rarity)] = np.nan
     f2 = (fake_radii.astype(np.float64) ** 2 + SLACK)[None, :]
     recalled = np.zeros(len(real), dtype=bool)
     for rows, d2 in distance_blocks(real, fake):
         recalled[rows] = (d2 <= f2).any(axis=1)
-    return PRDC(k=k, precision=float((fake_counts > 0).mean()), recall=float(recalled.mean()),
-                density=float(fake_counts.sum() / (k * len(fake))), coverage=float((real_counts > 0).mean()),
-                real_radii=real_radii, real_counts=real_counts, fake_counts=fake_counts, fake_ball_ratio=ratio,
-                fake_rarity=rarity, real_recalled=recalled, fake_nearest=nearest_idx,
-                fake_nearest_sim=1.0 - nearest_d2 / 2,
-                real_nearest_sim=1.0 - real_dist[:, 0].astype(np.float64) ** 2 / 2)
+    return real_counts, fake_counts, ratio, rarity, nearest_idx, nearest_d2, recalled, {"balls": "exact, every pair"}
+
+
+def _candidate_balls(real_index, fake_index, real_radii, fake_radii, *, candidates: int):
+    """The ball tests on candidate pairs only: a sample can only be inside the ball of a reference
+    item near it, so its ``candidates`` nearest reference items stand for all of them (measured
+    against the exact path at 50k in benchmarks/scale.py and tests/test_neighbors.py)."""
+    kr = min(candidates, len(real_radii))
+    cand, dist = real_index.search(fake_index.base_, k=kr)
+    forward = real_index.report_
+    d2 = dist.astype(np.float64) ** 2
+    r2 = real_radii[cand].astype(np.float64) ** 2 + SLACK
+    inside = d2 <= r2
+    fake_counts = inside.sum(axis=1)
+    real_counts = np.bincount(cand[inside], minlength=len(real_radii)).astype(np.int64)
+    ratio = np.sqrt((d2 / r2).min(axis=1))
+    rarity = np.where(inside, real_radii[cand], np.inf).min(axis=1)
+    nearest_idx, nearest_d2 = cand[:, 0], d2[:, 0]
+    kf = min(candidates, len(fake_radii))
+    back, back_dist = fake_index.search(real_index.base_, k=kf)
+    bd2 = back_dist.astype(np.float64) ** 2
+    recalled = (bd2 <= fake_radii[back].astype(np.float64) ** 2 + SLACK).any(axis=1)
+    # coverage asks only whether the nearest sample is inside the reference ball: exact given
+    # the nearest sample, even where a candidate list missed a farther pair
+    covered = bd2[:, 0] <= real_radii.astype(np.float64) ** 2 + SLACK
+    real_counts = np.where(covered, np.maximum(real_counts, 1), real_counts)
+    return real_counts, fake_counts, ratio, rarity, nearest_idx, nearest_d2, recalled, {
+        "balls": f"{kr} nearest reference items per sample and {kf} nearest samples per reference item",
+        "samples_to_reference": forward.describe(), "reference_to_samples": fake_index.report_.describe()}
 
 
 def nearest(queries: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -219,5 +219,5 @@ def cached_analysis(embeddings: np.ndarray, *, n_modes: int = 10, top_items: int
                 "eigenvalues": a.eigenvalues_.tolist(), "cumulative": a.cumulative_.tolist(),
                 "modes": a.modes_, **{c: a.contributions_[c].tolist() for c in a.contributions_.columns}}
 
-    key = hash_key("analysis", 1, n_modes, top_items, str(x.dtype), x.shape, x.tobytes())
+    key = hash_key("analysis", 1, n_modes, top_items, x)
     return cached("analysis", key, compute, root=cache_dir)

@@ -74,6 +74,7 @@ class Job:
         self.key = key
         self.progress = JobProgress()
         self.waiters = 0
+        self.detached = False  # started in the background: runs to the end with nobody waiting
         self.cancelled = threading.Event()
         self.future: Future = Future()
 
@@ -85,10 +86,6 @@ class Job:
             self.progress = JobProgress(stage, done, total, started=self.progress.started)
         else:
             self.progress.done, self.progress.total = done, total
-
-    def stage(self, text: str) -> Callable[[str], None]:
-        """A message-only progress callback (e.g. for UMAP's stages)."""
-        return lambda message: self.report(0, 0, f"{text}: {message}" if text else message)
 
 
 def approx_bytes(value: Any, _seen: set[int] | None = None) -> int:
@@ -131,6 +128,7 @@ class SharedWork:
         self._bytes = 0
         self._jobs: dict[Any, Job] = {}
         self.computed: dict[Any, int] = {}  # how many times each key was computed (for tests and benchmarks)
+        self._background: dict[Any, Job] = {}
 
     @property
     def memo_bytes(self) -> int:
@@ -176,6 +174,37 @@ class SharedWork:
             finally:
                 self._leave(job)
 
+    def start(self, key: Any, compute: Callable[[Job], Any]) -> None:
+        """Start ``compute(job)`` in the pool unless its result is memoised or it is in flight;
+        it runs to the end with nobody waiting (a map refined in the background). Ask
+        :meth:`background` how it stands.
+
+        >>> work = SharedWork()
+        >>> work.start("k", lambda job: 7); work._background["k"].future.result(), work.get("k")
+        (7, 7)
+        """
+        with self._lock:
+            if key in self._memo or (key in self._jobs and not self._jobs[key].cancelled.is_set()):
+                return
+            job, work = self._start(key, compute)
+            job.detached = True
+            self._background[key] = job
+        self._pool.submit(work)
+
+    def background(self, key: Any) -> tuple[str, Any]:
+        """How a background computation stands: ``("done", value)``, ``("running", progress)``,
+        ``("failed", message)``, or ``("none", None)`` when it was never started here."""
+        value = self.get(key)
+        if value is not None:
+            return "done", value
+        job = self._background.get(key)
+        if job is None:
+            return "none", None
+        if not job.future.done():
+            return "running", job.progress
+        err = job.future.exception()
+        return ("failed", f"{type(err).__name__}: {err}") if err is not None else ("done", job.future.result())
+
     def _start(self, key: Any, compute: Callable[[Job], Any]) -> tuple[Job, Callable[[], None]]:
         job = Job(key)
         self._jobs[key] = job
@@ -216,7 +245,7 @@ class SharedWork:
     def _leave(self, job: Job) -> None:
         with self._lock:
             job.waiters -= 1
-            if job.waiters == 0 and not job.future.done():
+            if job.waiters == 0 and not job.future.done() and not job.detached:
                 job.cancelled.set()  # nobody waits: it stops at its next report (or before it starts)
 
     def _remember(self, key: Any, value: Any) -> None:

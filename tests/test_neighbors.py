@@ -1,0 +1,110 @@
+"""The neighbour backend: every method against exact search, range search against all pairs,
+and the consumers (PRDC, near duplicates) on the approximate path against the exact one."""
+import numpy as np
+import pytest
+
+from explorer.data.synthetic import mixture
+from explorer.diagnostics.duplicates import near_duplicates
+from explorer.metrics.prdc import prdc
+from explorer.neighbors.exact import cross_knn as exact_cross_knn
+from explorer.neighbors.index import EXACT_WORK, NeighborIndex, choose_method, cuda_available
+from explorer.neighbors.search import cross_knn, knn, pairs_within
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(np.intersect1d(a, b)) / truth.shape[1] for a, b in zip(found, truth)]))
+
+
+def test_auto_is_exact_for_small_inputs_and_approximate_above_the_threshold(monkeypatch):
+    monkeypatch.delenv("VENDISCOPE_NEIGHBORS", raising=False)
+    assert choose_method(5_000, 5_000) == "exact"
+    assert choose_method(1, 10**8) == "exact"  # one query is a single pass over the base
+    big = int(np.sqrt(EXACT_WORK)) + 1
+    assert choose_method(big, big) == ("cuda" if cuda_available() else "hnsw")
+    monkeypatch.setenv("VENDISCOPE_NEIGHBORS", "exact")
+    assert choose_method(big, big) == "exact"
+    monkeypatch.setenv("VENDISCOPE_NEIGHBORS", "nonsense")
+    with pytest.raises(ValueError, match="VENDISCOPE_NEIGHBORS"):
+        choose_method(big, big)
+
+
+@pytest.mark.parametrize("data", ["gaussian", "clusters"])
+def test_hnsw_recall_against_exact_search_and_its_own_report(data, rng):
+    if data == "gaussian":
+        x = rng.normal(size=(6_000, 32)).astype(np.float32)
+    else:
+        x, _ = mixture(6_000, dim=64, clusters=12, seed=1)
+    index = NeighborIndex(method="hnsw", recall_sample=500).fit(x)
+    idx, dist = index.search(k=10, exclude_self=True)
+    truth, truth_dist = exact_cross_knn(x, x, k=10, exclude_self=True)
+    measured = recall(idx, truth)
+    assert measured >= 0.9, measured
+    assert not (idx == np.arange(len(x))[:, None]).any()  # never its own neighbour
+    assert (np.diff(dist, axis=1) >= -1e-6).all()  # nearest first
+    # the recall the index reports on its sample agrees with the recall over every query
+    report = index.report_
+    assert report.method == "hnsw" and report.recall_sample == 500
+    assert abs(report.recall - measured) < 0.05
+    assert "recall@10" in report.describe() and "efSearch" in report.describe()
+
+
+def test_cross_search_by_every_method_agrees_with_exact(rng):
+    base = rng.normal(size=(3_000, 16)).astype(np.float32)
+    queries = rng.normal(size=(500, 16)).astype(np.float32)
+    truth, _ = exact_cross_knn(queries, base, k=5)
+    exact = cross_knn(queries, base, k=5, method="exact")
+    np.testing.assert_array_equal(exact.indices, truth)
+    assert exact.report.recall is None and exact.report.describe() == "exact"
+    approx = cross_knn(queries, base, k=5, method="hnsw")
+    assert recall(approx.indices, truth) >= 0.95
+    idx, dist = approx  # unpacks like the exact functions
+    assert idx.shape == dist.shape == (500, 5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda_available(), reason="needs a CUDA GPU")
+def test_cuda_search_is_exact(rng):
+    x = rng.normal(size=(4_000, 32)).astype(np.float32)
+    truth, truth_dist = exact_cross_knn(x, x, k=8, exclude_self=True)
+    got = knn(x, k=8, method="cuda")
+    assert recall(got.indices, truth) > 0.999
+    np.testing.assert_allclose(got.distances, truth_dist, atol=1e-3)
+
+
+def test_range_search_finds_every_planted_pair_without_all_pairs(rng):
+    x, _ = mixture(4_000, dim=32, clusters=8, seed=2)
+    copies = rng.choice(len(x), 60, replace=False)
+    noisy = x[copies] + 1e-4 * rng.normal(size=(60, 32)).astype(np.float32)
+    data = np.vstack([x, noisy / np.linalg.norm(noisy, axis=1, keepdims=True)])
+    all_pairs = np.argwhere(np.triu(((data[:, None, :] - data[None, :, :]) ** 2).sum(-1) <= 0.01**2, k=1))
+    for method in ("exact", "hnsw"):
+        i, j, report = pairs_within(data, radius=0.01, method=method)
+        assert report.method == method
+        assert {tuple(p) for p in np.column_stack([i, j]).tolist()} == {tuple(p) for p in all_pairs.tolist()}
+    assert len(all_pairs) >= 60
+
+
+def test_near_duplicates_on_the_approximate_path_match_the_exact_groups(rng):
+    x, _ = mixture(5_000, dim=48, clusters=10, seed=3)
+    src = rng.choice(len(x), 40, replace=False)
+    copies = x[src] + 2e-3 * rng.normal(size=(40, 48)).astype(np.float32)
+    data = np.vstack([x, copies])
+    exact = near_duplicates(data, method="exact")
+    approx = near_duplicates(data, method="hnsw")
+    assert exact.threshold == pytest.approx(approx.threshold, abs=1e-4)
+    np.testing.assert_array_equal(exact.group, approx.group)
+    assert set(np.flatnonzero(exact.flagged)) >= set(range(5_000, 5_040))
+    assert approx.method.startswith("hnsw") and exact.method.startswith("exact")
+
+
+def test_prdc_on_the_approximate_path_is_within_001_of_exact(rng):
+    real, real_labels = mixture(8_000, dim=64, clusters=15, seed=4)
+    fake, fake_labels = mixture(6_000, dim=64, clusters=15, seed=4 + 100)  # other noise, same centres
+    fake = fake[fake_labels < 10]  # a model that lost a third of the clusters
+    exact = prdc(real, fake, k=5, method="exact")
+    approx = prdc(real, fake, k=5, method="hnsw")
+    for metric in ("precision", "recall", "density", "coverage"):
+        assert abs(getattr(exact, metric) - getattr(approx, metric)) <= 0.01, metric
+    assert exact.coverage < 0.8  # the lost clusters show
+    assert approx.method["balls"].startswith("50 nearest") and exact.method["balls"].startswith("exact")
+    assert "recall@5" in approx.method["real_graph"]
