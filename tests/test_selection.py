@@ -52,3 +52,29 @@ def test_nearest_items_match_brute_force_cosine(rng):
     order = [j for j in np.argsort(-brute, kind="stable") if among[j] != item][:10]
     assert idx.tolist() == among[order].tolist()
     np.testing.assert_allclose(sims, brute[order], atol=1e-6)
+
+
+def test_subset_scores_match_the_exact_scores_directly_and_through_the_complement(monkeypatch):
+    from explorer.metrics import subsets
+    from explorer.metrics.subsets import SubsetScorer
+    from explorer.metrics.vendi import vendi_scores
+
+    rng = np.random.default_rng(7)
+    # wide rows with a decaying spectrum and a common direction, like image features: many small
+    # eigenvalues whose entropy adds up
+    x = ((rng.normal(size=(6_000, 400)) * np.geomspace(1, 1e-3, 400) + 0.5 * rng.normal(size=400))
+         .astype(np.float32))
+    set_rows = np.flatnonzero(rng.random(6_000) < 0.8)  # the chosen sets: a subset of all rows
+    scorer = SubsetScorer(q=[0.5, 1.0, 2.0, np.inf]).fit(x, rows=set_rows)
+    scorer.block = 512  # small blocks, so that 4,800 rows take the float32 path of a large set
+    monkeypatch.setattr(subsets, "EXACT_ROWS", 1_000)
+    for share in (0.05, 0.3, 0.7, 0.98, 1.0):  # the larger ones go through whole minus complement
+        picked = np.sort(rng.choice(set_rows, int(share * len(set_rows)), replace=False))
+        exact = vendi_scores(x[picked].astype(np.float64), q=[0.5, 1.0, 2.0, np.inf]).scores
+        got = scorer.scores(picked)
+        for q, value in exact.items():
+            assert got[q] == pytest.approx(value, rel=scorer.error(len(picked)) or 1e-9), (share, q)
+            if q >= 1:
+                assert got[q] == pytest.approx(value, rel=1e-4), (share, q)
+    assert scorer.scores(set_rows[:1]) == {}
+    assert scorer.memo_bytes() < x.nbytes / 4  # it reads the embeddings, it does not own them

@@ -16,6 +16,7 @@ from explorer.data.arrays import normalize_rows
 from explorer.diagnostics.base import ComparisonContext, Diagnostic, DiagnosticResult, register
 
 UNDER, OVER = 0.5, 2.0
+FIT_SAMPLE = 50_000  # reference items k-means is fitted on
 
 
 def default_clusters(n_reference: int) -> int:
@@ -42,8 +43,12 @@ class Regions:
         return len(self.centroids)
 
     def assign(self, x: np.ndarray) -> np.ndarray:
-        """Region of each row: its most similar centroid."""
-        return np.argmax(normalize_rows(x, dtype=np.float32) @ self.centroids.T, axis=1)
+        """Region of each row: its most similar centroid (a block of rows at a time)."""
+        out = np.empty(len(x), dtype=np.int64)
+        for start in range(0, len(x), 65_536):
+            block = normalize_rows(x[start : start + 65_536], dtype=np.float32)
+            out[start : start + len(block)] = np.argmax(block @ self.centroids.T, axis=1)
+        return out
 
     def shares(self, regions: np.ndarray) -> np.ndarray:
         return np.bincount(regions, minlength=self.n_regions) / max(1, len(regions))
@@ -82,15 +87,19 @@ def fit_regions(reference: np.ndarray, sets: dict[str, np.ndarray], *, n_cluster
     """
     from sklearn.cluster import KMeans
 
-    ref = normalize_rows(reference)
-    k = min(n_clusters or default_clusters(len(ref)), len(ref))
+    k = min(n_clusters or default_clusters(len(reference)), len(reference))
+    # k-means on at most FIT_SAMPLE reference items (20 centroids need no more), then every item
+    # assigned to its nearest centroid: linear in n, no float64 copy of a million rows
+    rng = np.random.default_rng(seed)
+    fit_rows = np.sort(rng.choice(len(reference), FIT_SAMPLE, replace=False)) if len(reference) > FIT_SAMPLE else None
+    ref = normalize_rows(reference if fit_rows is None else reference[fit_rows])
     km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(ref)
     # number regions by first appearance so names do not depend on k-means' internal order
     _, first = np.unique(km.labels_, return_index=True)
     order = km.labels_[np.sort(first)]
     centroids = normalize_rows(km.cluster_centers_[order], dtype=np.float32)
     regions = Regions(centroids=centroids, reference=np.empty(0, np.int64), under=under, over=over)
-    regions.reference = regions.assign(ref)
+    regions.reference = regions.assign(reference)
     regions.members = {name: regions.assign(x) for name, x in sets.items()}
     return regions
 

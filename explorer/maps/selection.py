@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from explorer.data.arrays import normalize_rows
-from explorer.metrics.spectrum import DEFAULT_ORDERS
-from explorer.metrics.vendi import vendi_scores
+from explorer.metrics.subsets import SubsetScorer
 from explorer.neighbors.search import cross_knn
 
 
@@ -80,14 +79,18 @@ def selection_mask(xy: np.ndarray, selection: dict) -> np.ndarray | None:
     return mask
 
 
-def summarize_selection(x: np.ndarray, xy: np.ndarray, selection: dict | None, *, rank_by: np.ndarray,
-                        q=DEFAULT_ORDERS, top: int = 24) -> dict:
-    """What a map selection shows: the indices inside the drawn area (a shape from the app's map,
-    or a plotly selection), their Vendi scores, the ``top`` items by ``rank_by`` (descending) and
-    every selected index in that order (``ranked``, for paging). One pass over the selected rows.
+def summarize_selection(xy: np.ndarray, selection: dict | None, *, rank_by: np.ndarray, scorer: SubsetScorer,
+                        rows: np.ndarray | None = None, top: int = 24) -> dict:
+    """What a map selection shows: the positions of the points inside the drawn area (a shape
+    from the app's map, or a plotly selection), their Vendi scores (``scorer``, fitted on the
+    embeddings; ``rows`` are the embedding rows of the points, default 0..n-1), the ``top``
+    points by ``rank_by`` (descending) and every selected position in that order (``ranked``, for
+    paging). No copy of the selected embeddings: a lasso over a million points costs one pass over
+    the smaller of the selection and the rest.
 
     >>> xy = np.array([[0.0, 0], [1, 1], [5, 5]])
-    >>> s = summarize_selection(np.eye(3), xy, {"box": [[-1, -1], [2, 2]]}, rank_by=np.arange(3.0))
+    >>> scorer = SubsetScorer().fit(np.eye(3))
+    >>> s = summarize_selection(xy, {"box": [[-1, -1], [2, 2]]}, rank_by=np.arange(3.0), scorer=scorer)
     >>> s["indices"].tolist(), round(s["scores"][1.0], 6), s["top"].tolist()
     ([0, 1], 2.0, [1, 0])
     """
@@ -95,7 +98,8 @@ def summarize_selection(x: np.ndarray, xy: np.ndarray, selection: dict | None, *
                                            for v in selection.values())
     mask = selection_mask(xy, selection) if plotly and selection is not None else shape_mask(xy, selection)
     indices = np.flatnonzero(mask) if mask is not None else np.arange(len(xy))
-    scores = vendi_scores(x[indices], q=q).scores if len(indices) >= 2 else {}
+    rows = np.arange(len(xy)) if rows is None else np.asarray(rows)
+    scores = scorer.scores(rows[indices])
     ranked = indices[np.argsort(-rank_by[indices], kind="stable")]
     return {"indices": indices, "scores": scores, "top": ranked[:top], "ranked": ranked}
 

@@ -42,12 +42,11 @@ class NovelModes:
         """The strongest modes of one side with the rows of ``x`` (that side's items) loading most
         on each: ``{"mode", "weight", "top"}`` with ``top`` indices into ``x``."""
         values, vectors = self._side(of_x)
-        unit = normalize_rows(x)
+        shown = int(np.sum(values[:n_modes] > min_weight))
+        loads = _loads(x, vectors[:, :shown])
         out = []
-        for j in range(min(n_modes, len(values))):
-            if values[j] <= min_weight:
-                break
-            load = (unit @ vectors[:, j]) ** 2
+        for j in range(shown):
+            load = loads[:, j]
             out.append({"mode": j, "weight": float(values[j]),
                         "top": np.argsort(-load, kind="stable")[:top_items].tolist()})
         return out
@@ -59,7 +58,7 @@ class NovelModes:
         values, vectors = values[:n_modes], vectors[:, :n_modes]
         if not len(values):
             return np.zeros(len(x))
-        load = (normalize_rows(x) @ vectors) ** 2
+        load = _loads(x, vectors)
         return np.clip(load @ values / values.sum(), 0.0, 1.0)
 
 
@@ -77,15 +76,35 @@ def novel_modes(x: np.ndarray, y: np.ndarray, *, eta: float = 1.0) -> NovelModes
     >>> m.modes(x, n_modes=1, top_items=3)[0]["top"]
     [3, 4, 5]
     """
-    ux, uy = normalize_rows(x), normalize_rows(y)
-    weights = np.concatenate([np.full(len(ux), 1.0 / len(ux)), np.full(len(uy), -eta / len(uy))])
-    stacked = np.vstack([ux, uy])
-    if stacked.shape[1] > stacked.shape[0]:
+    if x.shape[1] > len(x) + len(y):
+        ux, uy = normalize_rows(x), normalize_rows(y)
+        weights = np.concatenate([np.full(len(ux), 1.0 / len(ux)), np.full(len(uy), -eta / len(uy))])
+        stacked = np.vstack([ux, uy])
         basis, _ = np.linalg.qr(stacked.T)  # (d, m + n): orthonormal span of all items
         coords = stacked @ basis
         values, small = np.linalg.eigh(coords.T @ (coords * weights[:, None]))
         vectors = basis @ small
-    else:
-        values, vectors = np.linalg.eigh(stacked.T @ (stacked * weights[:, None]))
+    else:  # d×d, accumulated a block of rows at a time: no stacked copy of both sets
+        values, vectors = np.linalg.eigh(_covariance(x) - eta * _covariance(y))
     order = np.argsort(-values, kind="stable")
     return NovelModes(values[order], vectors[:, order], eta)
+
+
+BLOCK = 65_536  # rows normalised in float64 at a time
+
+
+def _covariance(x: np.ndarray) -> np.ndarray:
+    """Σ uᵢuᵢᵀ / n over the unit rows of ``x``, a block at a time."""
+    out = np.zeros((x.shape[1], x.shape[1]))
+    for start in range(0, len(x), BLOCK):
+        unit = normalize_rows(x[start : start + BLOCK])
+        out += unit.T @ unit
+    return out / len(x)
+
+
+def _loads(x: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Squared loadings (uᵢ · v)² of every unit row on every column of ``vectors``, by blocks."""
+    out = np.empty((len(x), vectors.shape[1]))
+    for start in range(0, len(x), BLOCK):
+        out[start : start + BLOCK] = (normalize_rows(x[start : start + BLOCK]) @ vectors) ** 2
+    return out

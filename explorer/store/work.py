@@ -98,6 +98,8 @@ def approx_bytes(value: Any, _seen: set[int] | None = None) -> int:
     if id(value) in seen:
         return 0
     seen.add(id(value))
+    if hasattr(value, "memo_bytes") and not isinstance(value, type):  # an object that knows what it owns
+        return int(value.memo_bytes())
     if isinstance(value, np.ndarray):
         return int(value.nbytes)
     if hasattr(value, "memory_usage") and hasattr(value, "columns"):  # a DataFrame

@@ -1,0 +1,89 @@
+"""Vendi scores of many subsets of one large set (a lasso, a box, a filter on a map of a million
+items), each in time linear in the smaller of the subset and its complement.
+
+The cosine-kernel spectrum needs only the d×d Gram matrix Σ uᵢuᵢᵀ of the subset's unit rows.
+The whole set's Gram is made once; a subset larger than half the set is scored as the whole
+minus its complement. Blocks are normalised and multiplied in float32 and summed in float64:
+measured on 300k × 512 rows (2 cores), 0.33 s in float32 against 1.0 s for the float64 path of
+explorer.metrics.vendi. Float32 rounding lifts the smallest eigenvalues, which orders below 1
+weigh most: measured relative error ≤ 3e-4 at q = 0.5 and ≤ 3e-5 at q ≥ 1, stated with the scores
+as 1e-3. Subsets up to EXACT_ROWS rows take the float64 path and are exact. Eigenvalues below
+NOISE × the largest are float32 rounding, not data, and are dropped (the 1e-6 cut used for float32
+similarity matrices would drop the many small eigenvalues of wide embeddings: 0.2% of VS₁ on
+1280-d image features).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from explorer.data.arrays import normalize_rows
+from explorer.metrics.spectrum import DEFAULT_ORDERS, default_rtol, hill_number
+
+BLOCK = 65_536
+NOISE = 1e-8  # eigenvalues below this share of the largest are float32 rounding
+EXACT_ROWS = 20_000  # subsets up to this size are scored in float64 (under 0.1 s at 512-d)
+FLOAT32_ERROR = 1e-3  # measured: ≤ 3e-4 relative at q = 0.5, ≤ 3e-5 at q ≥ 1 (tests/test_selection.py)
+
+
+class SubsetScorer:
+    """Cosine Vendi scores of subsets of the rows ``rows`` of ``x`` (default: all rows).
+
+    >>> x = np.vstack([np.eye(4), np.eye(4)])
+    >>> scorer = SubsetScorer(q=[1.0]).fit(x)
+    >>> round(scorer.scores(np.arange(4))[1.0], 4), round(scorer.scores(np.arange(7))[1.0], 4)
+    (4.0, 3.8643)
+    """
+
+    def __init__(self, *, q: Sequence[float] = DEFAULT_ORDERS, block: int = BLOCK) -> None:
+        self.q = tuple(q)
+        self.block = block
+
+    def fit(self, x: np.ndarray, *, rows: np.ndarray | None = None) -> SubsetScorer:
+        """Keep ``x`` (not a copy) and make the Gram matrix of the set ``rows``."""
+        self.x_ = x
+        self.rows_ = np.arange(len(x)) if rows is None else np.asarray(rows, dtype=np.int64)
+        self.in_set_ = np.zeros(len(x), dtype=bool)
+        self.in_set_[self.rows_] = True
+        self.gram_ = self._gram(self.rows_, np.float32)
+        return self
+
+    def scores(self, indices: np.ndarray) -> dict[float, float]:
+        """Scores of the rows ``indices`` of ``x`` (all within the fitted set); {} below 2 rows.
+        Up to ``EXACT_ROWS`` rows in float64 (as explorer.metrics.vendi), above in float32."""
+        indices = np.asarray(indices, dtype=np.int64)
+        m = len(indices)
+        if m < 2:
+            return {}
+        if m <= EXACT_ROWS:
+            values = np.linalg.eigvalsh(self._gram(indices, np.float64) / m)
+            cut = default_rtol(np.float64, values.size)
+        else:
+            if 2 * m <= len(self.rows_):
+                gram = self._gram(indices, np.float32)
+            else:
+                outside = self.in_set_.copy()
+                outside[indices] = False
+                gram = self.gram_ - self._gram(np.flatnonzero(outside), np.float32)
+            values = np.linalg.eigvalsh(gram / m)
+            cut = NOISE
+        kept = values[values > cut * values.max()]
+        return {q: hill_number(kept / kept.sum(), q) for q in self.q}
+
+    def error(self, n: int) -> float:
+        """Relative error bound of the scores of an ``n``-row subset (0: the exact float64 path)."""
+        return 0.0 if n <= EXACT_ROWS else FLOAT32_ERROR
+
+    def memo_bytes(self) -> int:
+        """What the scorer owns: its Gram matrix and indices, not the embeddings it reads."""
+        return int(self.gram_.nbytes + self.rows_.nbytes + self.in_set_.nbytes)
+
+    def _gram(self, rows: np.ndarray, dtype: type) -> np.ndarray:
+        d = self.x_.shape[1]
+        out = np.zeros((d, d))
+        for start in range(0, len(rows), self.block):
+            block = normalize_rows(np.asarray(self.x_[rows[start : start + self.block]], dtype=dtype),
+                                   dtype=dtype, inplace=True)
+            out += block.T @ block
+        return out
