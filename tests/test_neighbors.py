@@ -98,13 +98,14 @@ def test_near_duplicates_on_the_approximate_path_match_the_exact_groups(rng):
 
 
 def test_prdc_on_the_approximate_path_is_within_001_of_exact(rng):
-    real, real_labels = mixture(8_000, dim=64, clusters=15, seed=4)
-    fake, fake_labels = mixture(6_000, dim=64, clusters=15, seed=4 + 100)  # other noise, same centres
-    fake = fake[fake_labels < 10]  # a model that lost a third of the clusters
+    # clusters varying along a few directions each, as real embeddings do (isotropic noise in every
+    # dimension is the worst case of any approximate search; benchmarks/scale.py reports both)
+    real, _ = mixture(8_000, dim=64, clusters=15, seed=4, intrinsic=12)
+    fake, _ = mixture(5_000, dim=64, clusters=15, seed=5, centre_seed=4, keep=list(range(10)), intrinsic=12)
     exact = prdc(real, fake, k=5, method="exact")
     approx = prdc(real, fake, k=5, method="hnsw")
     for metric in ("precision", "recall", "density", "coverage"):
         assert abs(getattr(exact, metric) - getattr(approx, metric)) <= 0.01, metric
     assert exact.coverage < 0.8  # the lost clusters show
-    assert approx.method["balls"].startswith("50 nearest") and exact.method["balls"].startswith("exact")
+    assert approx.method["balls"].startswith("range search") and exact.method["balls"].startswith("exact")
     assert "recall@5" in approx.method["real_graph"]

@@ -16,7 +16,7 @@ import numpy as np
 from explorer.data.arrays import normalize_rows, row_digests
 from explorer.diagnostics.base import ComparisonContext, Diagnostic, DiagnosticResult, register
 from explorer.neighbors.graph import SetNeighbors, set_neighbors
-from explorer.neighbors.search import pairs_within
+from explorer.neighbors.search import index_pairs
 
 DEFAULT_ALPHA = 0.13
 
@@ -100,7 +100,7 @@ def near_duplicates(x: np.ndarray, *, alpha: float = DEFAULT_ALPHA, threshold: f
     if threshold is not None and not -1.0 <= thr <= 1.0:
         raise ValueError(f"a cosine threshold lies in [-1, 1], got {thr}")
     radius = float(np.sqrt(max(2.0 * (1.0 - thr), 0.0) + 1e-7))  # distance of unit vectors at that similarity
-    rows, cols, report = pairs_within(graph.index.base_, radius=radius, method=graph.index.method_)
+    rows, cols, report = index_pairs(graph.index, radius=radius, known=(graph.indices, graph.distances))
     group = np.full(n, -1, dtype=np.int64)
     if len(rows):
         adjacency = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))

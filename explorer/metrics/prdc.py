@@ -18,7 +18,7 @@ from explorer.neighbors.graph import SetNeighbors, set_neighbors
 from explorer.neighbors.index import choose_method
 from explorer.neighbors.search import cross_knn
 
-CANDIDATES = 50  # nearest items whose balls are tested, on the approximate path
+CANDIDATES = 10  # nearest reference items giving an outside sample its distance-to-ball ratio
 SLACK = 1e-6  # squared-distance tolerance of the ball test (unit vectors: float32 round-off ~1e-7)
 
 
@@ -59,9 +59,8 @@ def prdc(real: np.ndarray, fake: np.ndarray, *, k: int = 5, method: str = "auto"
     reference items give precision 1 and a density above 1.
 
     Small inputs are compared pair by pair (exact). Large ones go through the neighbour backend:
-    each sample is tested against the balls of its ``candidates`` nearest reference items (and
-    each reference item against its nearest samples' balls), coverage exactly from each reference
-    item's nearest sample; ``method`` says which. The graphs of either set, when already made
+    a range search with each ball's own radius finds every pair inside a ball (exact when the
+    index is, approximate with HNSW); ``method`` says how. The graphs of either set, when already made
     (:func:`explorer.neighbors.graph.set_neighbors`), are reused.
 
     >>> real = np.array([[1.0, 0], [0.98, 0.2], [0, 1], [0.2, 0.98]])
@@ -80,7 +79,7 @@ def prdc(real: np.ndarray, fake: np.ndarray, *, k: int = 5, method: str = "auto"
     real_radii, fake_radii = real_g.radii(k), fake_g.radii(k)
     exact = (choose_method(len(fake), len(real), method=method) == "exact"
              and choose_method(len(real), len(fake), method=method) == "exact")
-    parts = _exact_balls(real, fake, real_radii, fake_radii) if exact else _candidate_balls(
+    parts = _exact_balls(real, fake, real_radii, fake_radii) if exact else _range_balls(
         real_g.index, fake_g.index, real_radii, fake_radii, candidates=candidates)
     real_counts, fake_counts, ratio, rarity, nearest_idx, nearest_d2, recalled, how = parts
     rarity[np.isinf(rarity)] = np.nan
@@ -118,32 +117,36 @@ def _exact_balls(real, fake, real_radii, fake_radii):
     return real_counts, fake_counts, ratio, rarity, nearest_idx, nearest_d2, recalled, {"balls": "exact, every pair"}
 
 
-def _candidate_balls(real_index, fake_index, real_radii, fake_radii, *, candidates: int):
-    """The ball tests on candidate pairs only: a sample can only be inside the ball of a reference
-    item near it, so its ``candidates`` nearest reference items stand for all of them (measured
-    against the exact path at 50k in benchmarks/scale.py and tests/test_neighbors.py)."""
-    kr = min(candidates, len(real_radii))
+def _range_balls(real_index, fake_index, real_radii, fake_radii, *, candidates: int):
+    """The ball tests by range search with each ball's own radius: the (reference, sample) pairs
+    inside reference balls give precision, density, coverage, the counts and rarity; the pairs
+    inside sample balls give recall. The output is the pairs themselves (about k x density per
+    item), never all pairs. A sample outside every ball gets its ratio from its ``candidates``
+    nearest reference items."""
+    r_lim = np.sqrt(real_radii.astype(np.float64) ** 2 + SLACK)
+    ri, fj, d = fake_index.range_search(real_index.base_, radius=r_lim)
+    inward = fake_index.report_
+    n_real, n_fake = len(real_radii), len(fake_radii)
+    real_counts = np.bincount(ri, minlength=n_real).astype(np.int64)
+    fake_counts = np.bincount(fj, minlength=n_fake).astype(np.int64)
+    ratio = np.full(n_fake, np.inf)
+    np.minimum.at(ratio, fj, d.astype(np.float64) / np.maximum(real_radii[ri].astype(np.float64), 1e-12))
+    rarity = np.full(n_fake, np.inf)
+    np.minimum.at(rarity, fj, real_radii[ri].astype(np.float64))
+    kr = min(candidates, n_real)
     cand, dist = real_index.search(fake_index.base_, k=kr)
     forward = real_index.report_
-    d2 = dist.astype(np.float64) ** 2
-    r2 = real_radii[cand].astype(np.float64) ** 2 + SLACK
-    inside = d2 <= r2
-    fake_counts = inside.sum(axis=1)
-    real_counts = np.bincount(cand[inside], minlength=len(real_radii)).astype(np.int64)
-    ratio = np.sqrt((d2 / r2).min(axis=1))
-    rarity = np.where(inside, real_radii[cand], np.inf).min(axis=1)
-    nearest_idx, nearest_d2 = cand[:, 0], d2[:, 0]
-    kf = min(candidates, len(fake_radii))
-    back, back_dist = fake_index.search(real_index.base_, k=kf)
-    bd2 = back_dist.astype(np.float64) ** 2
-    recalled = (bd2 <= fake_radii[back].astype(np.float64) ** 2 + SLACK).any(axis=1)
-    # coverage asks only whether the nearest sample is inside the reference ball: exact given
-    # the nearest sample, even where a candidate list missed a farther pair
-    covered = bd2[:, 0] <= real_radii.astype(np.float64) ** 2 + SLACK
-    real_counts = np.where(covered, np.maximum(real_counts, 1), real_counts)
+    outside = fake_counts == 0
+    ratio[outside] = (dist[outside] / np.maximum(real_radii[cand[outside]], 1e-12)).min(axis=1)
+    nearest_idx, nearest_d2 = cand[:, 0], dist[:, 0].astype(np.float64) ** 2
+    f_lim = np.sqrt(fake_radii.astype(np.float64) ** 2 + SLACK)
+    _, inside_fake_balls, _ = real_index.range_search(fake_index.base_, radius=f_lim)
+    recalled = np.zeros(n_real, dtype=bool)
+    recalled[inside_fake_balls] = True
     return real_counts, fake_counts, ratio, rarity, nearest_idx, nearest_d2, recalled, {
-        "balls": f"{kr} nearest reference items per sample and {kf} nearest samples per reference item",
-        "samples_to_reference": forward.describe(), "reference_to_samples": fake_index.report_.describe()}
+        "balls": "range search with each ball's radius (every pair inside a ball)",
+        "reference_balls": inward.describe(), "sample_balls": real_index.report_.describe(),
+        "samples_to_reference": forward.describe()}
 
 
 def nearest(queries: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

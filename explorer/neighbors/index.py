@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from explorer.neighbors.exact import cross_knn, distance_blocks
+from explorer.neighbors.hnsw import HnswGraph
 
 # Up to this many query x base distance evaluations the search stays exact (and deterministic):
 # about a 14k-item set against itself, under a second. Measured self-search, k = 15, 50-d, 2 cores:
@@ -36,7 +37,7 @@ from explorer.neighbors.exact import cross_knn, distance_blocks
 EXACT_WORK = 200_000_000
 METHODS = ("auto", "exact", "hnsw", "cuda")
 RECALL_SAMPLE = 1000  # queries checked against exact search after every approximate search
-CHUNK = 65_536  # rows added or searched at a time, so that progress is reported and can stop
+GROW_START = 16  # first k-NN list length of a range search on the HNSW graph
 
 
 @dataclass
@@ -126,8 +127,9 @@ class NeighborIndex:
         self.index_: Any = None
         self.params_: dict = {}
         if self.method_ == "hnsw":
-            self.index_ = _hnsw(self.base_, m=self.m, ef_construction=self.ef_construction, progress=progress)
-            self.params_ = {"M": self.m, "efConstruction": self.ef_construction}
+            self.index_ = HnswGraph(m=self.m, ef_construction=self.ef_construction, seed=self.seed).fit(
+                self.base_, progress=progress)
+            self.params_ = self.index_.params()
         elif self.method_ == "cuda":
             self.params_ = {"device": "cuda"}
         return self
@@ -153,46 +155,100 @@ class NeighborIndex:
         else:
             ef = max(self.ef_search, 2 * (k + int(exclude_self)))
             params["efSearch"] = ef
-            idx, dist = _hnsw_search(self.index_, q, k=k, exclude_self=exclude_self, ef=ef, progress=progress)
+            idx, dist = self._approximate(q, k=k, exclude_self=exclude_self, ef=ef, progress=progress)
+            if exclude_self:
+                params["searched exactly"] = self.repaired_
         report = SearchReport(self.method_, k, len(q), len(self.base_), time.perf_counter() - start, params=params)
         if self.method_ == "hnsw":
             report.recall, report.recall_sample = self._recall(q, idx, k=k, exclude_self=exclude_self)
         self.report_ = report
         return idx, dist
 
-    def range_search(self, queries: np.ndarray | None = None, *, radius: float,
-                     exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pairs within Euclidean ``radius``: (query row, base row, distance), sorted by query.
-        Never all pairs: the exact path walks blocks, the HNSW path asks the graph."""
+    def range_search(self, queries: np.ndarray | None = None, *, radius: float | np.ndarray,
+                     exclude_self: bool = False,
+                     known: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs within Euclidean ``radius`` (one for all, or one per query): (query row, base
+        row, distance), sorted by query.
+        Never all pairs: the exact path walks blocks (on the GPU for ``cuda``); the HNSW path
+        grows each query's k-NN list (from ``known`` lists when given) until its farthest
+        neighbour lies beyond the radius. (faiss's own HNSW range search aborts the process in
+        faiss 1.15 once efSearch is raised above its default, so it is not used.)"""
         same = queries is None
         q = self.base_ if same else np.ascontiguousarray(queries, dtype=np.float32)
+        radius = np.broadcast_to(np.asarray(radius, dtype=np.float64), (len(q),))
         start = time.perf_counter()
         if self.method_ == "hnsw":
-            self.index_.hnsw.efSearch = max(self.ef_search, 64)
-            rows, cols, d2 = [], [], []
-            for s in range(0, len(q), CHUNK):
-                lims, dd, ii = self.index_.range_search(q[s : s + CHUNK], float(radius) ** 2)
-                rows.append(s + np.repeat(np.arange(len(lims) - 1), np.diff(lims).astype(np.int64)))
-                cols.append(ii.astype(np.int64))
-                d2.append(dd)
-            r, c, dist2 = np.concatenate(rows), np.concatenate(cols), np.concatenate(d2)
+            r, c, dist = self._grow(q, radius=radius, exclude_self=exclude_self and same, known=known)
         else:
             parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
             if self.method_ == "cuda":
                 parts = list(_cuda_range(q, self.base_, radius=radius))
             else:
                 for block, d in distance_blocks(q, self.base_):
-                    rr, cc = np.nonzero(d <= radius**2)
+                    rr, cc = np.nonzero(d <= radius[block, None] ** 2)
                     parts.append((rr + block.start, cc, d[rr, cc]))
             r = np.concatenate([p[0] for p in parts]).astype(np.int64)
             c = np.concatenate([p[1] for p in parts]).astype(np.int64)
-            dist2 = np.concatenate([p[2] for p in parts])
-        keep = r != c if exclude_self and same else np.ones(len(r), dtype=bool)
-        order = np.lexsort((c[keep], r[keep]))
+            dist = np.sqrt(np.maximum(np.concatenate([p[2] for p in parts]), 0))
+            if exclude_self and same:
+                r, c, dist = r[r != c], c[r != c], dist[r != c]
+        order = np.lexsort((c, r))
+        shown = round(float(radius[0]), 6) if len(radius) and np.all(radius == radius[0]) else "per query"
         self.report_ = SearchReport(self.method_, 0, len(q), len(self.base_), time.perf_counter() - start,
-                                    params=dict(self.params_, radius=round(float(radius), 6)))
-        return (r[keep][order].astype(np.int64), c[keep][order].astype(np.int64),
-                np.sqrt(np.maximum(dist2[keep][order], 0)).astype(np.float32))
+                                    params=dict(self.params_, radius=shown))
+        return r[order].astype(np.int64), c[order].astype(np.int64), dist[order].astype(np.float32)
+
+    def _grow(self, q: np.ndarray, *, radius: np.ndarray, exclude_self: bool,
+              known: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        limit = len(self.base_) - int(exclude_self)
+        if known is None:
+            k = min(GROW_START, limit)
+            idx, dist = (self.search(k=k, exclude_self=True) if exclude_self else self.search(q, k=k))
+        else:
+            idx, dist = known
+        rows, cols, dists = [], [], []
+        pending = np.arange(len(q))
+        while True:
+            inside = dist <= radius[pending, None]
+            full = inside[:, -1] & (idx.shape[1] < limit)  # the whole list is inside: there may be more
+            done = ~full
+            rr, cc = np.nonzero(inside & done[:, None])
+            rows.append(pending[rr])
+            cols.append(idx[rr, cc])
+            dists.append(dist[rr, cc])
+            if not full.any():
+                break
+            pending, k = pending[full], min(2 * idx.shape[1], limit)
+            idx, dist = self._search_rows(q, pending, k=k, exclude_self=exclude_self)
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(dists)
+
+    def _search_rows(self, q: np.ndarray, rows: np.ndarray, *, k: int,
+                     exclude_self: bool) -> tuple[np.ndarray, np.ndarray]:
+        """k-NN lists of some query rows, without the row itself when the queries are the base."""
+        idx, dist = self.index_.search(q[rows], k=k + int(exclude_self), ef=max(self.ef_search, 2 * (k + 1)))
+        if exclude_self:
+            idx, dist = _drop(idx, dist, rows, k)
+        return idx, dist
+
+    def _approximate(self, q: np.ndarray, *, k: int, exclude_self: bool, ef: int,
+                     progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray]:
+        idx, dist = self.index_.search(q, k=k + int(exclude_self), ef=ef, progress=progress)
+        exact_rows = (idx < 0).any(axis=1)  # fewer than k reachable (tiny graphs)
+        if exclude_self:
+            own = idx == np.arange(len(q))[:, None]
+            # a row the graph search did not lead back to itself got lost in the graph: measured,
+            # such rows carry most of the large errors (radii off by 2x), so they are searched exactly
+            exact_rows |= ~own.any(axis=1)
+            own[~own.any(axis=1), -1] = True
+            idx, dist = idx[~own].reshape(len(q), k), dist[~own].reshape(len(q), k)
+        bad = np.flatnonzero(exact_rows)
+        if len(bad):
+            fi, fd = cross_knn(q[bad], self.base_, k=k + int(exclude_self))
+            if exclude_self:
+                fi, fd = _drop(fi, fd, bad, k)
+            idx[bad], dist[bad] = fi, fd
+        self.repaired_ = len(bad)
+        return idx, dist
 
     def _recall(self, q: np.ndarray, idx: np.ndarray, *, k: int, exclude_self: bool) -> tuple[float, int]:
         rng = np.random.default_rng(self.seed)
@@ -206,45 +262,6 @@ class NeighborIndex:
             truth, _ = cross_knn(q[sample], self.base_, k=k)
         hits = [len(np.intersect1d(a, b)) for a, b in zip(idx[sample], truth)]
         return float(np.sum(hits) / (k * len(sample))), len(sample)
-
-
-def _hnsw(base: np.ndarray, *, m: int, ef_construction: int, progress: Callable[[int, int], None] | None):
-    import faiss
-
-    index = faiss.IndexHNSWFlat(base.shape[1], m)
-    index.hnsw.efConstruction = ef_construction
-    for start in range(0, len(base), CHUNK):
-        index.add(base[start : start + CHUNK])
-        if progress:
-            progress(min(len(base), start + CHUNK), len(base))
-    return index
-
-
-def _hnsw_search(index, q: np.ndarray, *, k: int, exclude_self: bool, ef: int,
-                 progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray]:
-    index.hnsw.efSearch = ef
-    extra = int(exclude_self)
-    idx = np.empty((len(q), k), dtype=np.int64)
-    dist = np.empty((len(q), k), dtype=np.float32)
-    for start in range(0, len(q), CHUNK):
-        rows = slice(start, min(len(q), start + CHUNK))
-        d2, found = index.search(q[rows], k + extra)
-        if exclude_self:  # drop the row itself where found, else the farthest of k + 1
-            own = found == np.arange(rows.start, rows.stop)[:, None]
-            own[~own.any(axis=1), -1] = True
-            found = found[~own].reshape(len(found), k)
-            d2 = d2[~own].reshape(len(d2), k)
-        missing = found < 0  # fewer than k reachable (tiny graphs): fill from exact search
-        if missing.any():
-            bad = np.flatnonzero(missing.any(axis=1))
-            fi, fd = cross_knn(q[rows][bad], np.asarray(index.reconstruct_n(0, index.ntotal)), k=k + extra)
-            if exclude_self:
-                fi, fd = _drop(fi, fd, rows.start + bad, k)
-            found[bad], d2[bad] = fi, fd**2
-        idx[rows], dist[rows] = found, np.sqrt(np.maximum(d2, 0))
-        if progress:
-            progress(rows.stop, len(q))
-    return idx, dist
 
 
 def _drop(idx: np.ndarray, dist: np.ndarray, own: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -276,7 +293,7 @@ def _cuda_knn(q: np.ndarray, base: np.ndarray, *, k: int, exclude_self: bool) ->
     return idx, dist
 
 
-def _cuda_range(q: np.ndarray, base: np.ndarray, *, radius: float):
+def _cuda_range(q: np.ndarray, base: np.ndarray, *, radius: np.ndarray):
     """(rows, cols, squared distances) of pairs within ``radius``, a block at a time on the GPU;
     only the pairs found cross back to the host."""
     import torch
@@ -289,5 +306,6 @@ def _cuda_range(q: np.ndarray, base: np.ndarray, *, radius: float):
         rows = slice(start, min(len(q), start + block))
         qq = torch.from_numpy(q[rows]).to(device)
         d2 = ((qq * qq).sum(dim=1, keepdim=True) + sq_b[None, :] - 2.0 * (qq @ b.T)).clamp_min(0)
-        rr, cc = torch.nonzero(d2 <= radius**2, as_tuple=True)
+        limit = torch.from_numpy(np.ascontiguousarray(radius[rows], dtype=np.float32)).to(device) ** 2
+        rr, cc = torch.nonzero(d2 <= limit[:, None], as_tuple=True)
         yield (rr + start).cpu().numpy(), cc.cpu().numpy(), d2[rr, cc].cpu().numpy()

@@ -66,8 +66,14 @@ def pairs_within(x: np.ndarray, *, radius: float, method: str = "auto") -> tuple
     >>> i.tolist(), j.tolist()
     ([0, 2], [1, 3])
     """
-    index = NeighborIndex(method=method).fit(x)
-    rows, cols, _ = index.range_search(radius=radius, exclude_self=True)
+    return index_pairs(NeighborIndex(method=method).fit(x), radius=radius)
+
+
+def index_pairs(index: NeighborIndex, *, radius: float,
+                known: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, SearchReport]:
+    """:func:`pairs_within` on a fitted index of the rows; ``known`` k-NN lists of every row
+    (e.g. a set's graph) save the first search."""
+    rows, cols, _ = index.range_search(radius=radius, exclude_self=True, known=known)
     # an approximate graph can find j from i and not i from j: keep each pair once either way
     lo, hi = np.minimum(rows, cols), np.maximum(rows, cols)
     pairs = np.unique(np.column_stack([lo, hi]), axis=0) if len(lo) else np.zeros((0, 2), np.int64)
