@@ -13,7 +13,12 @@ from explorer.data.access import PathPolicy, PathRefused, inside
 from explorer.data.datasets import load_dataset, load_image_folder, load_manifest
 from explorer.embed.pipeline import embed_dataset
 from explorer.embed.registry import get_embedder
-from explorer.store.cache import cache_root, load_arrays
+from explorer.store.cache import MISSING, NPZ, cache_root, file_digest, read_entry
+
+
+def digest_memo(cache):
+    """The file-digest memo the embed pipeline keeps, read as it does (checksum verified)."""
+    return read_entry(cache_root(root=cache) / "digests" / "files.npz", NPZ)
 
 
 def png(path, value):
@@ -50,7 +55,7 @@ def test_a_manifest_with_every_odd_path_embeds_the_good_items_and_lists_the_bad(
     why = dict(zip(result.skipped["id"], result.skipped["reason"]))
     assert "unusable path" in why[f"{'x' * 300}.png"] and "unusable path" in why[next(i for i in why if "/y.png" in i)]
     # nothing outside the dataset was read: no digest of the secret, /etc/passwd or /etc/shadow
-    memo = load_arrays(cache_root(root=tmp_path / "cache") / "digests" / "files.npz")
+    memo = digest_memo(tmp_path / "cache")
     assert all(inside(p, root) for p in memo["paths"].tolist())
     # allowed outright, the outside file is read (and the system files are at least tried)
     allowed = embed_dataset(load_dataset(root, allow_outside=True), get_embedder("pixels"),
@@ -113,7 +118,7 @@ def test_a_corrupt_digest_memo_and_a_damaged_map_are_rebuilt(tmp_path):
     memo.write_bytes(b"PK\x03\x04 not a zip at all")
     again = embed_dataset(load_image_folder(root), get_embedder("pixels"), cache_dir=cache)
     np.testing.assert_array_equal(again.embeddings, first.embeddings)
-    assert load_arrays(memo)["paths"].size == 6  # rewritten whole
+    assert digest_memo(cache)["paths"].size == 6  # rewritten whole
 
     x = np.random.default_rng(0).normal(size=(5, 4))
     coords = umap_project(x, cache_dir=cache)
@@ -122,6 +127,27 @@ def test_a_corrupt_digest_memo_and_a_damaged_map_are_rebuilt(tmp_path):
     raw[-3] ^= 0x40  # one point moved by a flipped bit
     path.write_bytes(bytes(raw))
     np.testing.assert_array_equal(umap_project(x, cache_dir=cache), coords)
+
+
+def test_a_digest_memo_with_a_changed_digest_is_not_trusted(tmp_path):
+    """The memo is checksummed: one altered digest (same size and mtime, so it would be a hit)
+    makes the whole memo unread and rebuilt from the files, not a wrong key for the cache."""
+    root = tmp_path / "imgs"
+    for i in range(3):
+        png(root / f"{i}.png", 60 * i)
+    cache = tmp_path / "cache"
+    embed_dataset(load_image_folder(root), get_embedder("pixels"), cache_dir=cache)
+    memo = cache_root(root=cache) / "digests" / "files.npz"
+    first = str(digest_memo(cache)["digests"][0])
+    forged = ("0" if first[0] != "0" else "1") + first[1:]
+    raw = memo.read_bytes()
+    assert raw.count(first.encode("utf-32-le")) == 1  # U40: the digest is stored as UTF-32
+    memo.write_bytes(raw.replace(first.encode("utf-32-le"), forged.encode("utf-32-le")))
+    assert digest_memo(cache) is MISSING
+    embed_dataset(load_image_folder(root), get_embedder("pixels"), cache_dir=cache)
+    rebuilt = digest_memo(cache)
+    assert {p: str(d) for p, d in zip(rebuilt["paths"].tolist(), rebuilt["digests"].tolist(), strict=True)} == \
+        {str(p): file_digest(p) for p in sorted(root.glob("*.png"))}
 
 
 def test_a_torn_embed_output_is_refused_and_never_read_as_one_dataset(tmp_path, monkeypatch, capsys):

@@ -21,7 +21,7 @@ from explorer.data.sources import is_virtual, read_item
 from explorer.embed.decoding import DECODE_MODES, decoded_batches
 from explorer.embed.models.base import Embedder
 from explorer.embed.vector_store import EmbeddingStore
-from explorer.store.cache import atomic_write_bytes, cache_root, file_digest, load_arrays, save_arrays
+from explorer.store.cache import MISSING, NPZ, atomic_write_bytes, cache_root, file_digest, read_entry, write_entry
 
 Progress = Callable[[int, int, str], None]
 FLUSH_SECONDS = 30.0
@@ -93,12 +93,14 @@ def _digests(items: pd.DataFrame, *, cache_dir=None) -> tuple[list[str | None], 
     unchanged dataset is not re-read on every open."""
     memo_path = cache_root(root=cache_dir) / "digests" / "files.npz"
     memo: dict[str, tuple[int, int, str]] = {}
-    if memo_path.is_file():
+    # read through the cache's checksummed frame: a torn or damaged memo reads as MISSING and is
+    # rebuilt from the files, never trusted
+    data = read_entry(memo_path, NPZ)
+    if data is not MISSING:
         try:
-            data = load_arrays(memo_path)
             memo = {p: (int(s), int(m), str(d)) for p, s, m, d in
                     zip(data["paths"].tolist(), data["sizes"], data["mtimes"], data["digests"].tolist(), strict=True)}
-        except Exception:  # noqa: BLE001 - a damaged memo (BadZipFile, truncation...) is rebuilt, never trusted
+        except (KeyError, ValueError):  # checksummed but not a memo (another version's layout)
             memo = {}
     digests: list[str | None] = []
     reasons: dict[int, str] = {}
@@ -130,10 +132,10 @@ def _digests(items: pd.DataFrame, *, cache_dir=None) -> tuple[list[str | None], 
             reasons[i] = unreadable_reason(path, err)
     if changed:
         paths = list(memo)
-        save_arrays(memo_path, paths=np.array(paths, dtype=str),
-                    sizes=np.array([memo[p][0] for p in paths], np.int64),
-                    mtimes=np.array([memo[p][1] for p in paths], np.int64),
-                    digests=np.array([memo[p][2] for p in paths], dtype="U40"))
+        write_entry(memo_path, {"paths": np.array(paths, dtype=str),
+                                "sizes": np.array([memo[p][0] for p in paths], np.int64),
+                                "mtimes": np.array([memo[p][1] for p in paths], np.int64),
+                                "digests": np.array([memo[p][2] for p in paths], dtype="U40")}, NPZ)
     return digests, reasons
 
 

@@ -3,8 +3,13 @@
 Everything heavy (maps, analyses, comparisons, thumbnails) is stored under one cache root through
 :func:`cached`: a key hashed from the content and the parameters that produced it, then the
 computation, then an atomic write, then a verified read, so a killed process never leaves a
-half-written entry that a later run would trust. (Embeddings have their own content-addressed
-chunk store, :mod:`explorer.embed.vector_store`, built on the same writes.)
+half-written entry that a later run would trust. A file that is updated in place rather than keyed
+by its content (the file-digest memo of :mod:`explorer.embed.pipeline`) uses the same two halves,
+:func:`read_entry` and :func:`write_entry`, so it too is checksummed and rebuilt when damaged.
+
+The one store with its own verified format is the content-addressed embedding store,
+:mod:`explorer.embed.vector_store`: each chunk is named by the hash of what it holds and set aside
+when it does not match its name, so it needs no checksum frame (it uses the same atomic writes).
 """
 from __future__ import annotations
 
@@ -134,9 +139,21 @@ def _read_parquet(data: bytes):
     return pd.read_parquet(io.BytesIO(data))
 
 
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def _read_npz(data: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
 JSON = Codec("json", lambda v: json.dumps(v).encode(), lambda b: json.loads(b.decode()))
 NPY = Codec("npy", _npy_bytes, lambda b: np.load(io.BytesIO(b), allow_pickle=False))
 PARQUET = Codec("parquet", _parquet_bytes, _read_parquet)
+NPZ = Codec("npz", _npz_bytes, _read_npz)  # a dict of arrays, never pickled
 MISSING = object()  # what read_entry returns for an absent or damaged entry
 MAGIC = b"VSC1"  # framed entries: magic, SHA-256 of the payload, payload
 
@@ -174,6 +191,13 @@ def read_entry(path: Path, codec: Codec) -> Any:
         return MISSING
 
 
+def write_entry(path: Path, value: Any, codec: Codec) -> bytes:
+    """Write ``value`` to ``path`` atomically, framed with its checksum when the codec is, so
+    :func:`read_entry` trusts it only whole; returns the encoded payload."""
+    data = codec.encode(value)
+    atomic_write_bytes(path, _frame(data) if codec.framed else data)
+    return data
+
 
 def cached(kind: str, key: str, compute: Callable[[], Any], *, codec: Codec = JSON,
            root: str | os.PathLike | None = None) -> Any:
@@ -193,6 +217,4 @@ def cached(kind: str, key: str, compute: Callable[[], Any], *, codec: Codec = JS
     value = read_entry(path, codec)
     if value is not MISSING:
         return value
-    data = codec.encode(compute())
-    atomic_write_bytes(path, _frame(data) if codec.framed else data)
-    return codec.decode(data)
+    return codec.decode(write_entry(path, compute(), codec))
