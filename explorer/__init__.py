@@ -14,7 +14,8 @@ __version__ = "0.1.0"
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "explorer.compare.comparison": ["Comparison", "cached_comparison"],
     "explorer.data.datasets": ["Dataset", "load_dataset", "sample_data_dir"],
-    "explorer.diagnostics.base": ["Diagnostic", "DiagnosticResult", "register", "registered"],
+    "explorer.diagnostics.base": ["Diagnostic", "DiagnosticResult", "register"],
+    "explorer.diagnostics.catalog": ["registered"],
     "explorer.embed.pipeline": ["EmbeddingResult", "embed_dataset"],
     "explorer.embed.registry": ["get_embedder", "resolve_embedder"],
     "explorer.maps.clusters": ["kmeans_labels"],
