@@ -27,11 +27,26 @@ def executed_imports(tree: ast.AST):
             yield node
 
 
-def edges_of(name: str, path: Path) -> set[str]:
-    """The explorer modules that importing ``name`` runs directly."""
+def lazy_exports_of(path: Path) -> dict[str, str]:
+    """For a package ``__init__`` that calls ``lazy_exports(__name__, {module: [names]})``: each
+    re-exported name and the module that defines it (the dict literal, read without importing)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "lazy_exports" and len(node.args) == 2:
+            exports = ast.literal_eval(node.args[1])
+            return {attr: module for module, attrs in exports.items() for attr in attrs}
+    return {}
+
+
+REEXPORTS = {module_name(p): lazy_exports_of(p) for p in ROOT.rglob("__init__.py")}
+
+
+def edges_of(name: str, path: Path, text: str | None = None) -> set[str]:
+    """The explorer modules that importing ``name`` runs directly. A name taken from a package's
+    lazy re-exports (``from explorer.metrics import prdc``) counts as an import of the module that
+    defines it, which the package imports on first use: a cycle through a re-export is a cycle."""
     out = set()
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-    for node in executed_imports(ast.parse(path.read_text())):
+    for node in executed_imports(ast.parse(path.read_text() if text is None else text)):
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         else:
@@ -40,6 +55,7 @@ def edges_of(name: str, path: Path) -> set[str]:
                 parts = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(parts + ([base] if base else []))
             targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
+            targets += [REEXPORTS[base][a.name] for a in node.names if a.name in REEXPORTS.get(base, {})]
         for target in targets:
             if not target.startswith("explorer"):
                 continue
@@ -105,6 +121,15 @@ def test_the_checks_see_imports_inside_functions_and_find_cycles():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
     assert "explorer.embed.gpu_decode" in GRAPH["explorer.embed.decoding"]  # the graph holds real edges
     assert "explorer.data" in GRAPH["explorer.metrics.prdc"]  # and the packages an import runs first
+    # a re-exported name is an edge to its defining module too (the lazy import runs it)
+    assert REEXPORTS["explorer.data"]["normalize_rows"] == "explorer.data.arrays"
+    edges = edges_of("explorer.metrics.demo", ROOT / "metrics" / "demo.py",
+                     "def f():\n    from explorer.data import normalize_rows\nfrom explorer.store import cached\n")
+    assert edges == {"explorer.data", "explorer.data.arrays", "explorer.store", "explorer.store.cache"}
+    # so data.arrays taking prdc through its package closes a cycle (prdc imports data.arrays)
+    back = edges_of("explorer.data.arrays", ROOT / "data" / "arrays.py", "from explorer.metrics import prdc\n")
+    assert "explorer.metrics.prdc" in back
+    assert find_cycle({**GRAPH, "explorer.data.arrays": GRAPH["explorer.data.arrays"] | back}) is not None
 
 
 def test_layers_import_downward_only():
