@@ -59,6 +59,25 @@ def test_the_wheel_holds_the_library_and_the_app(installed):
     assert (site / "vendiscope_app" / "pages" / "explore.py").is_file()
 
 
+def test_the_installed_vendiscope_app_serves_from_any_folder_and_stops(installed):
+    """Without a browser: the installed command starts the installed app's server from a folder
+    with no checkout, its health endpoint answers on loopback, and stopping it leaves no process."""
+    import psutil
+
+    env_dir, site, tmp = installed
+    folder = tmp / "elsewhere"
+    folder.mkdir()
+    env = {"HOME": str(folder), "PYTHONPATH": ""}
+    with running_app(cwd=folder, env=env, script=env_dir / "bin" / "vendiscope") as (port, proc):
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5).read() == b"ok"
+        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        commands = [" ".join(p.cmdline()) for p in tree]
+        # the server runs the wheel's launcher, not the checkout's
+        assert any(str(site / "explorer" / "cli" / "launch" / "streamlit_app.py") in c for c in commands), commands
+    gone, alive = psutil.wait_procs(tree, timeout=10)
+    assert not alive, [p.pid for p in alive]
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_vendiscope_app_from_the_wheel_serves_the_sample_data(installed, shared_cache):
