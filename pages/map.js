@@ -323,7 +323,8 @@ function attach(root, s) {
   c.addEventListener("mousedown", (e) => {
     if (e.button !== 0) return;
     const [mx, my] = pos(e);
-    s.drag = { x: mx, y: my, moved: 0, path: [toData(s, mx, my)], view: { ...s.view } };
+    // x0, y0: where the press began, so that a slow pan (many small steps) is not taken for a click
+    s.drag = { x: mx, y: my, x0: mx, y0: my, moved: 0, path: [toData(s, mx, my)], view: { ...s.view } };
     s.el.tip.style.display = "none";
     e.preventDefault();
   });
@@ -331,7 +332,7 @@ function attach(root, s) {
     const [mx, my] = pos(e);
     const d = s.drag;
     if (d) {
-      d.moved = Math.max(d.moved, Math.hypot(mx - d.x, my - d.y));
+      d.moved = Math.max(d.moved, Math.hypot(mx - d.x0, my - d.y0));
       const ctx = c.getContext("2d");
       if (s.mode === "pan") {
         const [ax, ay] = toData(s, d.x, d.y), [bx, by] = toData(s, mx, my);
@@ -366,12 +367,12 @@ function attach(root, s) {
     if (!d) return;
     s.drag = null;
     const [mx, my] = pos(e);
-    if (s.mode === "pan") { render(s); return; }
-    if (d.moved <= 3 * DPR) {  // a click, whatever the mode: open the nearest item
+    if (d.moved <= 3 * DPR) {  // a click, whatever the drag mode (pan included): open the nearest item
       const i = nearest(s, mx, my, 10 * DPR);
       if (i >= 0) s.setTriggerValue("click", i);
       return;
     }
+    if (s.mode === "pan") { render(s); return; }
     d.path.push(toData(s, mx, my));
     const shape = s.mode === "box" ? { box: [d.path[0], d.path[d.path.length - 1]] } : { lasso: simplify(d.path, 64) };
     s.shape = shape;
