@@ -127,21 +127,40 @@ def test_console_script_and_app_entry_exist():
     assert proc.returncode == 0 and "score" in proc.stdout and "embed" in proc.stdout and "app" in proc.stdout
 
 
-def listening(port: int) -> set[str]:
-    """Local addresses with a TCP socket listening on ``port``, as ss reports them."""
-    out = subprocess.run(["ss", "-Htln", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[3].rsplit(":", 1)[0] for line in out.splitlines() if line.strip()}
+def listening(port: int, *, tool: str | None = None) -> set[str]:
+    """Local addresses with a TCP socket listening on ``port``: as ss reports them, or where ss
+    is not installed (or ``tool="psutil"``), as psutil reads them from the kernel's tables."""
+    import shutil
+
+    if (tool or ("ss" if shutil.which("ss") else "psutil")) == "ss":
+        out = subprocess.run(["ss", "-Htln", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+        return {line.split()[3].rsplit(":", 1)[0].strip("[]") for line in out.splitlines() if line.strip()}
+    import psutil
+
+    return {c.laddr.ip for c in psutil.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port}
+
+
+def test_both_ways_of_listing_listeners_see_a_listening_socket():
+    import shutil
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.2", 0))
+        port = s.getsockname()[1]
+        assert listening(port, tool="psutil") == set()  # bound, not yet listening
+        s.listen()
+        assert listening(port, tool="psutil") == {"127.0.0.2"}
+        if shutil.which("ss"):
+            assert listening(port, tool="ss") == {"127.0.0.2"}
+    assert listening(port, tool="psutil") == set()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("host", [None, "127.0.0.2"])
 def test_app_binds_loopback_unless_told_otherwise(host, tmp_path):
-    import shutil
-
-    if shutil.which("ss") is None:
-        pytest.skip("ss (iproute2) is not installed")
     with running_app(*(["--host", host] if host else []), cwd=tmp_path, env={"HOME": str(tmp_path)}) as (port, _):
-        assert listening(port) == {host or "127.0.0.1"}
+        assert listening(port) == listening(port, tool="psutil") == {host or "127.0.0.1"}
 
 
 def test_sigterm_or_sigkill_to_vendiscope_app_stops_its_server(tmp_path):
@@ -202,7 +221,23 @@ def test_exit_codes_are_distinct_and_errors_are_one_line(tmp_path, capsys, monke
     assert main(["score", str(tmp_path / "x.npy")]) == 3
     err = capsys.readouterr().err
     assert err.startswith("internal error: ZeroDivisionError") and "vendiscope-error.log" in err
+    assert "VENDISCOPE_DEBUG=1" in err and len(err.strip().splitlines()) == 1
     assert "ZeroDivisionError" in (cache / "vendiscope-error.log").read_text()
+
+    # bugs that look like lookups or state errors are bugs too (3), not input errors (2); an
+    # InputError, and any ValueError about the data, is the user's to fix (2)
+    from explorer.data.errors import InputError
+
+    for raised, code in ((KeyError("column"), 3), (IndexError("list index out of range"), 3),
+                         (RuntimeError("state"), 3), (InputError("no such model"), 2), (ValueError("bad"), 2)):
+        def boom(*a, exc=raised, **k):
+            raise exc
+
+        monkeypatch.setattr("explorer.data.arrays.load_array", boom)
+        assert main(["score", str(tmp_path / "x.npy")]) == code, raised
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert err.startswith("internal error: " if code == 3 else "error: "), err
 
 
 def test_an_unloadable_checkpoint_fails_the_command(tmp_path, capsys):

@@ -124,3 +124,25 @@ def test_csv_exports_neutralise_formulas_and_parquet_json_stay_exact(tmp_path, v
     exact_json = pd.DataFrame(json.loads((tmp_path / "out.json").read_text()))
     for back in (exact_parquet, exact_json):
         assert back["id"].tolist() == DANGEROUS and back["label"].tolist() == items["label"].tolist()
+
+
+def test_embed_skip_report_neutralises_formulas_in_ids_and_reasons(tmp_path):
+    """skipped.csv lists ids taken from file names and manifests: a name starting with = or @
+    must not run as a formula when the report is opened in a spreadsheet."""
+    import csv
+
+    from PIL import Image
+
+    src = tmp_path / "imgs"
+    src.mkdir()
+    Image.new("RGB", (6, 6), "red").save(src / "good.png")
+    for name in ("=HYPERLINK(1).png", "@SUM(1).png", "+1.png"):
+        (src / name).write_bytes(f"not an image: {name}".encode())
+    out = tmp_path / "out"
+    assert main(["embed", str(src), "--model", "pixels", "--out", str(out), "--quiet",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    with open(out / "skipped.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["id", "path", "reason"] and len(rows) == 4
+    assert sorted(r[0] for r in rows[1:]) == ["'+1.png", "'=HYPERLINK(1).png", "'@SUM(1).png"]
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row)

@@ -4,9 +4,11 @@ and ``run``, and turns failures into one line and a distinct exit code:
 - 0: done;
 - 1: a ``--fail-if`` condition held (the command itself worked);
 - 2: a usage or input error, or the environment refused (no such file, bad data, disk full,
-  a database or file that cannot be written);
-- 3: an internal error (a bug): one line here, the traceback in ``vendiscope-error.log`` in the
-  cache folder, or on the terminal with ``VENDISCOPE_DEBUG=1``;
+  a database or file that cannot be written): ValueError (InputError included), OSError and
+  sqlite3.Error;
+- 3: an internal error (a bug): any other exception, RuntimeError, KeyError and IndexError
+  included, so a bug never passes for bad input. One line here, the traceback in
+  ``vendiscope-error.log`` in the cache folder, or on the terminal with ``VENDISCOPE_DEBUG=1``;
 - 130: interrupted (Ctrl-C).
 """
 from __future__ import annotations
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return INTERRUPTED
-    except (ValueError, RuntimeError, LookupError, PermissionError) as err:
+    except ValueError as err:  # InputError and the library's bad-data errors
         print(f"error: {err}", file=sys.stderr)
         return INPUT_ERROR
     except (OSError, sqlite3.Error) as err:  # disk full, unreadable files, a locked or broken database
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("VENDISCOPE_DEBUG"):
             raise
         log = _save_traceback()
-        print(f"internal error: {type(err).__name__}: {err} (a bug; details in {log})", file=sys.stderr)
+        print(f"internal error: {type(err).__name__}: {err} (a bug; details in {log}, or run again with "
+              "VENDISCOPE_DEBUG=1 to see the traceback)", file=sys.stderr)
         return INTERNAL_ERROR
 
 

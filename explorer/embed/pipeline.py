@@ -16,12 +16,14 @@ import numpy as np
 import pandas as pd
 
 from explorer.data.datasets import Dataset
+from explorer.data.errors import InputError
 from explorer.data.outputs import SUMMARY, fingerprint_bytes
 from explorer.data.sources import is_virtual, read_item
 from explorer.embed.decoding import DECODE_MODES, decoded_batches
 from explorer.embed.models.base import Embedder
 from explorer.embed.vector_store import EmbeddingStore
 from explorer.store.cache import MISSING, NPZ, atomic_write_bytes, cache_root, file_digest, read_entry, write_entry
+from explorer.store.export import to_bytes
 
 Progress = Callable[[int, int, str], None]
 FLUSH_SECONDS = 30.0
@@ -201,7 +203,8 @@ def embed_dataset(
         try:  # a model that cannot be loaded fails the job here, not every item one by one
             embedder.load()
         except Exception as err:  # noqa: BLE001 - whatever the loader raised, said in one line
-            raise RuntimeError(f"cannot load the {embedder.name} model: {type(err).__name__}: {err}") from err
+            # the model the user chose (a checkpoint path, weights not downloaded): an input error
+            raise InputError(f"cannot load the {embedder.name} model: {type(err).__name__}: {err}") from err
     failed: dict[str, str] = {}
     chunk_digests: list[str] = []
     chunk_vectors: list[np.ndarray] = []
@@ -298,7 +301,8 @@ def write_embeddings(result: EmbeddingResult, out_dir: str | os.PathLike) -> Pat
     buf = io.BytesIO()
     result.items.to_parquet(buf, index=False)
     files["items.parquet"] = buf.getvalue()
-    files["skipped.csv"] = result.skipped.to_csv(index=False).encode()
+    # ids and reasons come from file names and manifests: neutralised so a spreadsheet runs no formula
+    files["skipped.csv"] = to_bytes(result.skipped, "csv")
     for name, data in files.items():
         atomic_write_bytes(out / name, data)
     summary = {**result.summary(), "files": {name: fingerprint_bytes(data) for name, data in files.items()}}
