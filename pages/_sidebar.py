@@ -125,11 +125,25 @@ def sidebar() -> Choice | None:
 def remembered_selectbox(label: str, options: list, *, name: str, key: str, default=None, where=st.sidebar,
                          **kwargs):
     """A select box (widget ``key``, one per page) whose choice is kept across pages and in the
-    URL under ``name``, even where one page offers options another does not."""
+    URL under ``name``, even where one page offers options another does not: a page without the
+    kept choice shows its default and keeps the choice for the pages that have it, until the
+    user picks another."""
     kept = st.session_state.get(f"keep:{name}")
     pick = kept if kept in options else (default if default in options else options[0])
     if st.session_state.get(key) not in options:
         st.session_state.pop(key, None)
     value = where.selectbox(label, options, index=options.index(pick), key=key, **kwargs)
-    st.session_state[f"keep:{name}"] = value
+    if kept in options or value != pick:
+        st.session_state[f"keep:{name}"] = value
+    # written here, not only by the sidebar: a change inside a fragment reruns the fragment alone
+    kept = st.session_state.get(f"keep:{name}")
+    if kept is not None and st.query_params.get(name) != str(kept):
+        st.query_params[name] = str(kept)
     return value
+
+
+def kept_choice(name: str, options: list, *, default=None):
+    """The choice ``remembered_selectbox`` keeps under ``name`` when it is one of ``options``,
+    else ``default``; draws nothing."""
+    kept = st.session_state.get(f"keep:{name}")
+    return kept if kept in options else default

@@ -328,3 +328,57 @@ def test_your_dataset_first_and_kept_across_pages_and_in_the_url(tmp_path):
     sneaky.query_params["data"] = "/etc/passwd"
     sneaky.run()
     assert sneaky.sidebar.selectbox(key="source_choice").value.startswith("Sample")
+
+
+def three_set_vectors(folder, *, n=90):
+    """Clustered vectors in three sets (a, b, c) with labels, beside their items.parquet."""
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(2)
+    centre = rng.integers(0, 3, n)
+    np.save(folder / "vecs.npy", (rng.normal(size=(3, 8)) * 3)[centre] + rng.normal(size=(n, 8)))
+    pd.DataFrame({"id": [f"v{i:03d}" for i in range(n)], "set": np.array(["a", "b", "c"])[np.arange(n) % 3],
+                  "label": [f"k{c}" for c in centre]}).to_parquet(folder / "items.parquet")
+    return folder / "vecs.npy"
+
+
+def test_sets_colour_and_reference_ride_in_the_url_and_across_pages(tmp_path):
+    vectors = str(three_set_vectors(tmp_path / "vectors"))
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["app_settings"] = AppSettings(sources=[vectors])
+    at.session_state["embedder"] = "pixels"
+    at.run()
+    at.switch_page(page_file("explore")).run()
+    assert not at.exception, at.exception
+    at.sidebar.multiselect(key=f"sets:{vectors}").set_value(["a", "b"]).run()
+    at.sidebar.selectbox(key="compare_reference").set_value("b").run()
+    # the colour menu lives in the map's fragment: the URL must follow it without a full rerun
+    at.selectbox(key="explore_color").set_value("set").run()
+    assert not at.exception, at.exception
+    assert (at.query_params["sets"], at.query_params["colour"], at.query_params["ref"]) == ("a,b", "set", "b")
+    for page in ("overview", "modes", "compare", "explore"):
+        at.switch_page(page_file(page)).run()
+        assert not at.exception, (page, at.exception)
+        assert at.sidebar.multiselect(key=f"sets:{vectors}").value == ["a", "b"], page
+        assert (at.query_params["sets"], at.query_params["colour"], at.query_params["ref"]) == ("a,b", "set", "b")
+    assert at.selectbox(key="explore_color").value == "set"
+    # Overview offers no per-item scores: it shows its default and keeps the choice for Explore
+    at.selectbox(key="explore_color").set_value("entropy").run()
+    at.switch_page(page_file("overview")).run()
+    assert at.selectbox(key="overview_colour").value == "label" and at.query_params["colour"] == "entropy"
+    at.switch_page(page_file("explore")).run()
+    assert at.selectbox(key="explore_color").value == "entropy"
+
+    # a link (or a reload) reopens the same view
+    again = AppTest.from_file(APP, default_timeout=600)
+    again.session_state["app_settings"] = AppSettings(sources=[vectors])
+    again.query_params.update({"data": vectors, "model": "pixels", "sets": "a,c", "colour": "set", "ref": "c"})
+    again.run()
+    assert not again.exception, again.exception
+    assert again.sidebar.multiselect(key=f"sets:{vectors}").value == ["a", "c"]
+    assert again.selectbox(key="overview_colour").value == "set"
+    again.switch_page(page_file("explore")).run()
+    assert not again.exception, again.exception
+    assert again.sidebar.selectbox(key="compare_reference").value == "c"
+    assert again.selectbox(key="explore_color").value == "set"
