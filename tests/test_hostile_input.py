@@ -185,6 +185,32 @@ def test_a_torn_embed_output_is_refused_and_never_read_as_one_dataset(tmp_path, 
     assert json.loads((out / "summary.json").read_text())["files"]["items.parquet"]["bytes"] > 0
 
 
+def test_a_large_output_changed_in_the_middle_is_refused(tmp_path):
+    """Over 8 MiB the fingerprint once hashed only the ends: embeddings rewritten in the middle
+    with the same size passed as the recorded file."""
+    from explorer.data.outputs import EDGE, SUMMARY, check_set, fingerprint, fingerprint_bytes
+
+    x = np.random.default_rng(0).normal(size=(3 * EDGE // 4 // 64, 64)).astype(np.float32)  # 12 MiB
+    items = pd.DataFrame({"id": [f"i{n}" for n in range(len(x))], "set": "s"})
+    out = tmp_path / "out"
+    out.mkdir()
+    np.save(out / "embeddings.npy", x, allow_pickle=False)
+    items.to_parquet(out / "items.parquet", index=False)
+    files = {n: fingerprint_bytes((out / n).read_bytes()) for n in ("embeddings.npy", "items.parquet")}
+    (out / SUMMARY).write_text(json.dumps({"files": files}))
+    assert fingerprint(out / "embeddings.npy") == files["embeddings.npy"]  # streamed == in memory
+    assert len(load_dataset(out / "embeddings.npy")) == len(x)
+    data = bytearray((out / "embeddings.npy").read_bytes())
+    middle = len(data) // 2
+    assert EDGE < middle < len(data) - EDGE  # outside the first and last 4 MiB
+    data[middle] ^= 0xFF
+    (out / "embeddings.npy").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="mixes two runs"):
+        check_set(out, ["embeddings.npy", "items.parquet"])
+    with pytest.raises(ValueError, match="mixes two runs"):
+        load_dataset(out / "embeddings.npy")
+
+
 def test_the_app_path_policy_refuses_alike_whether_a_path_exists_or_not(tmp_path):
     data = tmp_path / "data"
     png(data / "a.png", 1)

@@ -11,28 +11,55 @@ import os
 from pathlib import Path
 
 SUMMARY = "summary.json"
-EDGE = 4 << 20  # bytes hashed at each end of a large file: cheap to check, and any rewrite changes them
+# Summaries written before whole-file hashing hashed only the first and last EDGE bytes of a file
+# over 2 * EDGE; such a summary is still honoured (see _legacy_edges), new ones never use it.
+EDGE = 4 << 20
+CHUNK = 1 << 20
 
 
 def fingerprint_bytes(data: bytes) -> dict:
-    """Size and a hash of the first and last 4 MiB (the whole content when smaller).
+    """Size and SHA-256 of the whole content: a rewrite of any byte, even one that keeps the
+    size, changes it.
 
     >>> fingerprint_bytes(b"abc")["bytes"]
     3
     """
-    h = hashlib.sha256(data if len(data) <= 2 * EDGE else data[:EDGE] + data[-EDGE:])
-    return {"bytes": len(data), "sha256": h.hexdigest()}
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def fingerprint(path: str | os.PathLike) -> dict:
-    """:func:`fingerprint_bytes` of a file, reading at most 8 MiB of it."""
-    size = os.path.getsize(path)
+    """:func:`fingerprint_bytes` of a file, read in 1 MiB chunks (memory stays flat for any size)."""
+    h = hashlib.sha256()
+    size = 0
     with open(path, "rb") as fh:
-        if size <= 2 * EDGE:
-            return fingerprint_bytes(fh.read())
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return {"bytes": size, "sha256": h.hexdigest()}
+
+
+def _legacy_edges(path: str | os.PathLike) -> str:
+    """The hash older summaries recorded for a file over 2 * EDGE: its first and last EDGE bytes."""
+    with open(path, "rb") as fh:
         head = fh.read(EDGE)
         fh.seek(-EDGE, os.SEEK_END)
-        return {"bytes": size, "sha256": hashlib.sha256(head + fh.read(EDGE)).hexdigest()}
+        return hashlib.sha256(head + fh.read(EDGE)).hexdigest()
+
+
+def matches(path: str | os.PathLike, recorded: dict) -> bool:
+    """Whether the file at ``path`` is the one ``recorded`` describes.
+
+    >>> import tempfile; f = Path(tempfile.mkdtemp()) / "a.bin"; _ = f.write_bytes(b"abc")
+    >>> matches(f, fingerprint_bytes(b"abc")), matches(f, fingerprint_bytes(b"abd"))
+    (True, False)
+    """
+    if not isinstance(recorded, dict) or not Path(path).is_file() or os.path.getsize(path) != recorded.get("bytes"):
+        return False
+    if fingerprint(path)["sha256"] == recorded.get("sha256"):
+        return True
+    # a summary from before whole-file hashing: only its edge hash can be compared (a full hash
+    # never equals an edge hash of other bytes, so this does not weaken new summaries)
+    return recorded["bytes"] > 2 * EDGE and _legacy_edges(path) == recorded.get("sha256")
 
 
 def check_set(folder: str | os.PathLike, names: list[str]) -> None:
@@ -53,6 +80,6 @@ def check_set(folder: str | os.PathLike, names: list[str]) -> None:
     except (OSError, ValueError):
         return
     for name in names:
-        if name in recorded and (not (folder / name).is_file() or fingerprint(folder / name) != recorded[name]):
+        if name in recorded and not matches(folder / name, recorded[name]):
             raise ValueError(f"{folder}: {name} is not the file {SUMMARY} records, so the folder mixes two runs "
                              "(a write was interrupted?); write the folder again")
