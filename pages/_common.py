@@ -134,14 +134,14 @@ def _embed_and_project(dataset: Dataset, embedder: Embedder, embed_key: tuple, d
     """Embeddings and the first map (the draft; for small data the full map), made or read from
     the disk caches with their progress on the page."""
     result = with_progress(embed_key, lambda job: embed_dataset(dataset, embedder, progress=job.report),
-                           label=f"Embedding {dataset.name} ({len(dataset):,} items)")
+                           label=f"Embedding {dataset.name} ({plural(len(dataset), 'item')})")
     if len(result.items) == 0:
         st.error(f"No item of {dataset.name} could be embedded; the reasons:", icon=":material/error:")
         st.dataframe(readable(result.skipped), hide_index=True)
         st.stop()
     coords = with_progress(draft_key, lambda job: umap_project(result.embeddings, quality="draft",
                                                                progress=job.report),
-                           label=f"Mapping {len(result.items):,} items")
+                           label=f"Mapping {plural(len(result.items), 'item')}")
     return result, coords
 
 
@@ -210,7 +210,7 @@ def flag_form(ids: list[str], flags, *, key: str = "flag_selection") -> None:
     """Flag ``ids`` with a reason typed by the user."""
     with st.form(key, clear_on_submit=True):
         reason = st.text_input("Reason", placeholder="e.g. off-topic, duplicate, blurry")
-        if st.form_submit_button(f"Flag {len(ids):,} selected items", icon=":material/flag:"):
+        if st.form_submit_button(f"Flag {plural(len(ids), 'selected item')}", icon=":material/flag:"):
             added = flags.add(ids, reason=reason.strip() or "flagged in the app", source="selection")
             st.toast(f"{added:,} new flag(s) saved")
 

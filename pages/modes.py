@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages._common import analysis_of, prepare, thumbnails
+from pages._common import analysis_of, prepare, readable, thumbnails
 
 st.title("Modes")
 state = prepare()
@@ -26,11 +26,12 @@ def grid(side: str) -> None:
     if not len(rows):
         st.caption("No item loads on this side of the mode.")
         return
-    captions = [f"{s} · {lab} · {v:+.2f}" for s, lab, v in zip(rows["set"], rows["label"], loads)]
+    labels = readable(rows[["label"]])["label"]  # a missing label shows as nothing, not "None"
+    captions = [" · ".join(p for p in (str(s), lab, f"{v:+.2f}") if p) for s, lab, v in zip(rows["set"], labels, loads)]
     if "path" in rows.columns:
         st.image(thumbnails(rows, width=80), caption=captions, width=80)
     else:
-        st.dataframe(rows[[c for c in ("id", "set", "label", "text") if c in rows]].assign(loading=loads),
+        st.dataframe(readable(rows[[c for c in ("id", "set", "label", "text") if c in rows]]).assign(loading=loads),
                      hide_index=True)
 
 

@@ -12,7 +12,7 @@ from explorer.store.flags import FlagStore
 from pages._common import analysis_of, flag_form, item_grid, memoized, plural, prepare
 from pages._inspect import hover_texts
 from pages._map import colour_of, draw_map
-from pages._sidebar import remembered_selectbox
+from pages._sidebar import kept_choice, remembered_selectbox
 
 st.title("Overview")
 state = prepare()
@@ -72,6 +72,9 @@ st.subheader("Map")
 shown = items[mask].reset_index(drop=True)
 xy = coords[mask]
 flags = FlagStore.for_dataset(dataset.source)
+# the reference chosen on Explore or Compare is drawn grey here too (as reference_choice defaults it)
+reference = (kept_choice("ref", chosen, default="real" if "real" in chosen else chosen[0])
+             if len(chosen) > 1 else None)
 
 
 @st.fragment
@@ -80,7 +83,7 @@ def overview_map() -> None:  # a lasso or a colour change reruns this part only
     color_by = remembered_selectbox("Colour by", ["label", "set"] if has_labels else ["set"], name="colour",
                                     key="overview_colour", default="label" if has_labels else "set", where=st)
     colours = colour_of(shown[color_by].to_numpy(), scale=False, sets=chosen if color_by == "set" else None,
-                        reference="real" if "real" in chosen else None)
+                        reference=reference)
     texts = memoized(("hover-texts", source, embedder.cache_key(), tuple(chosen)), lambda: hover_texts(shown))
     events = draw_map(xy, key="overview_map", texts=texts, title=color_by, **colours)
     st.caption(f"Map: {state.map_note}.")

@@ -13,6 +13,7 @@ from explorer.data.datasets import load_dataset, sample_data_dir
 from explorer.embed.pipeline import embed_dataset
 from explorer.embed.registry import get_embedder
 from explorer.metrics.equal_n import group_scores
+from pages._common import NEUTRAL
 
 
 def shown_score(at, label: str) -> float:
@@ -362,6 +363,9 @@ def test_sets_colour_and_reference_ride_in_the_url_and_across_pages(tmp_path):
         assert not at.exception, (page, at.exception)
         assert at.sidebar.multiselect(key=f"sets:{vectors}").value == ["a", "b"], page
         assert (at.query_params["sets"], at.query_params["colour"], at.query_params["ref"]) == ("a,b", "set", "b")
+        if page == "overview":  # the chosen reference is the grey one, not a set named "real"
+            palette = dict(zip(map_points(at)[1]["names"], map_points(at)[1]["palette"]))
+            assert palette["b"] == NEUTRAL != palette["a"]
     assert at.selectbox(key="explore_color").value == "set"
     # Overview offers no per-item scores: it shows its default and keeps the choice for Explore
     at.selectbox(key="explore_color").set_value("entropy").run()

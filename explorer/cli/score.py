@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     from explorer.data.arrays import load_array
     from explorer.maps.clusters import kmeans_labels
-    from explorer.metrics.equal_n import bootstrap_scores
+    from explorer.metrics.equal_n import bootstrap_scores, interval_text
     from explorer.metrics.vendi import VendiAnalysis
     from explorer.store.cache import atomic_write_bytes
 
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         table = bootstrap_scores(np.asarray(x)[keep], list(np.asarray(labels, dtype=object)[keep]), q=orders,
                                  n_boot=args.n_boot, seed=args.seed)
         out["groups"] = {
-            row["group"]: {"n": int(row["n"]), "n_total": int(row["n_total"]),
+            row["group"]: {"n": int(row["n"]), "n_total": int(row["n_total"]), "draws": int(row["draws"]),
                            "scores": {order_label(o): row[f"VS_{order_label(o)}"] for o in orders},
                            "ci": {order_label(o): [row[f"VS_{order_label(o)}_lo"], row[f"VS_{order_label(o)}_hi"]]
                                   for o in orders}}
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     for q, v in out["scores"].items():
         err = out.get("approx_error", {}).get(q)
         print(f"  VS_{q:<4} {v:12.6f}" + (f"   (±{100 * err:.2f}% vs exact on a subsample)" if err is not None else ""))
-    for name, g in out.get("groups", {}).items():
+    for name, g in out.get("groups", {}).items():  # a group scored whole gets no degenerate [a, a] interval
         print(f"  [{name}] n={g['n']}/{g['n_total']}  " + "  ".join(
-            f"VS_{q}={v:.3f} [{g['ci'][q][0]:.3f}, {g['ci'][q][1]:.3f}]" for q, v in g["scores"].items()))
+            f"VS_{q}={interval_text(v, *g['ci'][q], draws=g['draws'])}" for q, v in g["scores"].items()))
     return 0

@@ -26,7 +26,12 @@ def gather(reference: str, samples: list[str], *, within: str | None = None, mod
     """
     names = [reference, *samples]
     if len(set(names)) != len(names):
-        raise ValueError(f"each set may be named once: {names}")
+        # comparing a set with itself is how people ask for a one-dataset audit: say where it is
+        hint = ""
+        if reference in samples:
+            hint = (f"; to look at one dataset on its own (exact and near duplicates, outliers, rare items), run "
+                    f"`vendiscope audit {within or reference}`" + (" (all its sets as one pool)" if within else ""))
+        raise ValueError(f"each set may be named once: {names}{hint}")
     if within:
         dataset = load_dataset(within, allow_outside=allow_outside)
         missing = [n for n in names if n not in dataset.sets]
