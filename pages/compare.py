@@ -10,7 +10,7 @@ import streamlit as st
 from explorer.diagnostics import describe, flag_masks, flag_with_reasons, reasons_of
 from explorer.store.export import FORMATS, export_table, to_bytes
 from explorer.store.flags import FlagStore
-from pages._common import NEUTRAL, item_grid, prepare, readable
+from pages._common import NEUTRAL, item_grid, plural, prepare, readable
 from pages._diagnostics import comparison_of, reference_choice
 from pages._map import draw_map
 
@@ -98,7 +98,7 @@ flagged_regions = [r for r, st_ in zip(regions["region"], status) if st_]
 if flagged_regions:
     region = st.selectbox("Items of region", flagged_regions, key="compare_region")
     members = np.flatnonzero((table["region"] == region).to_numpy() & in_view)
-    st.caption(f"{len(members):,} items of {reference} and {picked} in {region}; showing up to 24")
+    st.caption(f"{plural(len(members), 'item')} of {reference} and {picked} in {region}; showing up to 24")
     item_grid(items.iloc[members[:24]])
 
 st.subheader("Novel and missing modes")
@@ -131,8 +131,9 @@ name = st.selectbox("Diagnostic", [r["diagnostic"] for r in diag_rows if r["flag
 if name != "—":
     reasons = reasons_of(table, name)
     example = next(iter(reasons.values()))[0]
-    st.caption(f"{len(reasons):,} items flagged by {name}, e.g. “{example}”")
-    if st.button(f"Flag these {len(reasons):,} items", icon=":material/flag:", key="flag_diag"):
+    st.caption(f"{plural(len(reasons), 'item')} flagged by {name}, e.g. “{example}”")
+    these = "Flag this item" if len(reasons) == 1 else f"Flag these {len(reasons):,} items"
+    if st.button(these, icon=":material/flag:", key="flag_diag"):
         st.toast(f"{flag_with_reasons(flags, table, name):,} new flag(s) saved")
 
 export = export_table(items, reasons=flags.reasons(), scores=table.drop(columns=["id"]))
