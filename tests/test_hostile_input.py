@@ -75,6 +75,95 @@ def test_the_cli_names_every_bad_row_and_allow_outside_reads_them(hostile, tmp_p
     assert "../secret.png" in set(pd.read_parquet(tmp_path / "out2" / "items.parquet")["id"])
 
 
+def test_an_image_table_row_naming_a_file_outside_its_folder_is_not_read(tmp_path, capsys):
+    """A Parquet image column's {bytes: null, path: X} row used to read any file X. Now X obeys the
+    manifests' policy: inside the table's folder, or anywhere only with --allow-outside."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from explorer.data.sources import read_item
+
+    root = tmp_path / "table"
+    png(root / "inside.png", 90)
+    secret = tmp_path / "secret.png"
+    png(secret, 250)
+    stored = io.BytesIO()
+    Image.new("RGB", (8, 8), (30, 0, 0)).save(stored, format="PNG")
+    column = [{"bytes": stored.getvalue(), "path": "stored.png"}, {"bytes": None, "path": "inside.png"},
+              {"bytes": None, "path": "../secret.png"}, {"bytes": None, "path": str(secret)}]
+    pq.write_table(pa.table({"image": column, "label": ["a", "b", "c", "d"]}), root / "train.parquet")
+
+    ds = load_dataset(root / "train.parquet")
+    assert ds.items["id"].tolist() == ["train/0", "train/1"]
+    assert ds.items["path"].iloc[1] == str(root / "inside.png")
+    assert ds.rejected["id"].tolist() == ["train/2", "train/3"]
+    assert all(r.startswith(f"row {n} of train.parquet: outside the dataset folder")
+               for n, r in zip((2, 3), ds.rejected["reason"]))
+    with pytest.raises(OSError, match="no image bytes"):  # the row's path is never followed from here
+        read_item(f"{root / 'train.parquet'}::2/image")
+
+    out = tmp_path / "out"
+    assert main(["embed", str(root / "train.parquet"), "--model", "pixels", "--out", str(out), "--quiet",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert "row 2 of train.parquet: outside the dataset folder" in capsys.readouterr().err
+    red = sorted(np.load(out / "embeddings.npy")[:, 0] * 255)
+    assert np.allclose(red, [30, 90], atol=1)  # the stored image and the file inside, not the secret (250)
+    assert all(inside(p, root) for p in digest_memo(tmp_path / "cache")["paths"].tolist())
+
+    assert main(["embed", str(root / "train.parquet"), "--model", "pixels", "--out", str(out), "--quiet",
+                 "--cache-dir", str(tmp_path / "cache"), "--allow-outside"]) == 0
+    red = sorted(np.load(out / "embeddings.npy")[:, 0] * 255)
+    assert np.allclose(red, [30, 90, 250, 250], atol=1)  # allowed outright, the secret is read
+
+
+def test_a_truncated_or_garbage_tar_shard_is_reported_and_the_rest_embedded(tmp_path, capsys):
+    """A cut shard used to raise tarfile.ReadError (exit 3, no file named): now the samples before
+    the cut are kept, the shard is reported by name, and a shard that is no tar at all is skipped."""
+    import io
+    import tarfile
+
+    def shard(path, values):
+        with tarfile.open(path, "w") as tar:
+            for k, v in enumerate(values):
+                buf = io.BytesIO()
+                Image.new("RGB", (8, 8), (v, 0, 0)).save(buf, format="PNG")
+                for name, data in ((f"s{k}.png", buf.getvalue()), (f"s{k}.cls", str(k).encode())):
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+
+    root = tmp_path / "wds"
+    root.mkdir()
+    shard(root / "a.tar", [10, 20])
+    shard(root / "b.tar", [30, 40, 50, 60])
+    whole = (root / "b.tar").read_bytes()
+    with tarfile.open(root / "b.tar") as tar:
+        third = tar.getmember("s2.png")
+    (root / "b.tar").write_bytes(whole[:third.offset_data + third.size // 2])  # cut inside s2.png
+    (root / "c.tar").write_bytes(b"this is not a tar file" * 50)
+    shard(root / "d.tar", [70, 80])
+    with tarfile.open(root / "d.tar") as tar:
+        second = tar.getmember("s1.png")
+    (root / "d.tar").write_bytes((root / "d.tar").read_bytes()[:second.offset + 100])  # cut inside a header
+
+    ds = load_dataset(root)
+    assert sorted(ds.items["id"]) == ["a.tar/s0", "a.tar/s1", "b.tar/s0", "b.tar/s1", "b.tar/s2", "d.tar/s0"]
+    reasons = dict(zip(ds.rejected["id"], ds.rejected["reason"]))
+    assert set(reasons) == {"b.tar", "c.tar", "d.tar"}
+    assert reasons["b.tar"].startswith("b.tar is damaged after") and "cannot be read" in reasons["c.tar"]
+    assert reasons["d.tar"].startswith("d.tar is damaged after")
+    result = embed_dataset(ds, get_embedder("pixels"), cache_dir=tmp_path / "cache")
+    assert np.allclose(sorted(result.embeddings[:, 0] * 255), [10, 20, 30, 40, 70], atol=1)
+    why = dict(zip(result.skipped["id"], result.skipped["reason"]))
+    assert "b.tar/s2" in why and "b.tar" in why and "c.tar" in why  # the cut sample and both shards
+
+    assert main(["embed", str(root / "c.tar"), "--model", "pixels", "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "c.tar" in err and len(err.strip().splitlines()) == 1
+
+
 def test_non_utf8_names_nul_bytes_latin1_rows_and_broken_json_lines(tmp_path):
     root = tmp_path / "folder"
     png(root / "good.png", 10)

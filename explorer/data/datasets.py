@@ -240,34 +240,43 @@ def load_embeddings(path: str | os.PathLike, *, manifest: str | os.PathLike | No
 
 def load_webdataset(source: str | os.PathLike) -> Dataset:
     """Webdataset tar shards (one .tar, or a folder of them): one item per sample with an image;
-    labels from the sample's .cls/.txt/.json."""
+    labels from the sample's .cls/.txt/.json. A damaged shard is reported in ``rejected`` by name
+    (the samples before the damage are kept); none readable is an error naming the shards."""
     from explorer.data.containers import webdataset_items
 
     source = Path(source).expanduser().resolve()
     shards = sorted(source.glob("*.tar")) if source.is_dir() else [source]
-    items = webdataset_items(shards)
+    items, rejected = webdataset_items(shards)
     if items.empty:
-        raise ValueError(f"no image samples in {source}")
+        raise ValueError(f"no image samples in {source}" + (f": {rejected[0]['reason']}" if rejected else ""))
     items.insert(1, "kind", "image")
-    return Dataset(items[["id", "kind", "path", "set", "label"]], source.stem, str(source), source)
+    return Dataset(items[["id", "kind", "path", "set", "label"]], source.stem, str(source), source,
+                   rejected=pd.DataFrame(rejected) if rejected else no_rejects())
 
 
-def load_image_table(source: str | os.PathLike, *, column: str | None = None) -> Dataset:
+def load_image_table(source: str | os.PathLike, *, column: str | None = None, allow_outside: bool = False) -> Dataset:
     """A Parquet/Arrow table with image bytes (a Hugging Face dataset saved to disk, or its
-    Parquet export): one item per row, the scalar columns kept as metadata."""
+    Parquet export): one item per row, the scalar columns kept as metadata. A row that names a
+    file instead of holding bytes is read from that file only when it lies in the table's folder
+    (or ``allow_outside``); otherwise it is rejected with its row number."""
     from explorer.data.containers import table_image_items
 
     source = Path(source).expanduser().resolve()
     files = sorted(source.glob("*.arrow")) + sorted(source.glob("*.parquet")) if source.is_dir() else [source]
     if not files:
         raise ValueError(f"no .arrow or .parquet files in {source}")
-    items = pd.concat([table_image_items(f, column) for f in files], ignore_index=True)
+    listed = [table_image_items(f, column, allow_outside=allow_outside) for f in files]
+    rejected = [r for _, rejects in listed for r in rejects]
+    items = pd.concat([table for table, _ in listed], ignore_index=True)
+    if items.empty:
+        raise ValueError(f"no usable rows in {source}" + (f": e.g. {rejected[0]['reason']}" if rejected else ""))
     items["kind"] = "image"
     items["id"] = _unique_ids(items["id"])
     items["label"] = items["label"] if "label" in items else None
     front = ["id", "kind", "path", "set", "label"]
     items = items[front + [c for c in items.columns if c not in front]]
-    return Dataset(items, source.stem, str(source), source if source.is_dir() else source.parent)
+    return Dataset(items, source.stem, str(source), source if source.is_dir() else source.parent,
+                   rejected=pd.DataFrame(rejected) if rejected else no_rejects())
 
 
 def _has_image_column(path: Path) -> bool:
@@ -291,7 +300,7 @@ def load_dataset(source: str | os.PathLike, *, allow_outside: bool = False) -> D
             if (source / name).is_file():
                 return load_manifest(source / name, allow_outside=allow_outside)
         if (source / "state.json").is_file() and any(source.glob("*.arrow")):
-            return load_image_table(source)  # datasets.Dataset.save_to_disk
+            return load_image_table(source, allow_outside=allow_outside)  # datasets.Dataset.save_to_disk
         if any(source.glob("*.tar")) and not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in source.iterdir()):
             return load_webdataset(source)
         return load_image_folder(source, allow_outside=allow_outside)
@@ -302,14 +311,14 @@ def load_dataset(source: str | os.PathLike, *, allow_outside: bool = False) -> D
         if suffix == ".tar":
             return load_webdataset(source)
         if suffix == ".arrow":
-            return load_image_table(source)
+            return load_image_table(source, allow_outside=allow_outside)
         if suffix in ARRAY_SUFFIXES:
             return load_embeddings(source)
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
             if _has_image_column(source):  # image bytes in the table, even in a column called "image"
-                return load_image_table(source)
+                return load_image_table(source, allow_outside=allow_outside)
             names = {c.lower() for c in pq.read_schema(source).names}
             if not names & {*PATH_COLUMNS, *TEXT_COLUMNS} and names & {"embedding", "embeddings", "vector"}:
                 return load_embeddings(source)
