@@ -194,6 +194,33 @@ def test_non_utf8_names_nul_bytes_latin1_rows_and_broken_json_lines(tmp_path):
         load_manifest(tmp_path / "nope.csv")
 
 
+def test_a_csv_row_with_an_extra_field_or_an_open_quote_is_skipped_with_its_line(tmp_path, capsys):
+    """One malformed CSV row used to refuse the whole manifest (or, read leniently, silently
+    swallow every row after an open quote). Now each bad line is reported and the rest read."""
+    root = tmp_path / "data"
+    for i in range(6):
+        png(root / f"{i}.png", 30 * i + 10)
+    lines = ['path,label', '0.png,zero', '1.png,one,EXTRA', '2.png,"two', '3.png,three',
+             '4.png,"four, with a comma and a', 'line break"', '5.png,"five']  # the last quote never closes
+    (root / "manifest.csv").write_text("\n".join(lines) + "\n")
+    ds = load_dataset(root)
+    assert ds.items["id"].tolist() == ["0.png", "3.png", "4.png"]
+    assert ds.items["label"].tolist()[2] == "four, with a comma and a\nline break"  # a quoted line break is fine
+    assert ds.rejected["reason"].tolist() == [
+        "line 3 of manifest.csv is not a valid CSV row (3 fields where the header has 2); skipped",
+        "line 4 of manifest.csv is not a valid CSV row (',' expected after '\"'); skipped",
+        "line 8 of manifest.csv is not a valid CSV row (a quote is never closed); skipped"]
+    out = tmp_path / "out"
+    assert main(["embed", str(root), "--model", "pixels", "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 3 item(s)" in err and "line 3 of manifest.csv" in err
+    assert len(np.load(out / "embeddings.npy")) == 3
+
+    (root / "manifest.csv").write_text('path,"label\n0.png,zero\n')  # no header, no columns: refused by name
+    with pytest.raises(ValueError, match="the header of manifest.csv cannot be read"):
+        load_dataset(root)
+
+
 def test_a_corrupt_digest_memo_and_a_damaged_map_are_rebuilt(tmp_path):
     from explorer.maps.projection import UmapParams, projection_key, umap_project
     from explorer.store.cache import NPY, entry_path
