@@ -6,7 +6,8 @@ import numpy as np
 
 from explorer.data.arrays import normalize_rows
 from explorer.metrics.subsets import SubsetScorer
-from explorer.neighbors.search import cross_knn
+
+SCAN_BLOCK = 65_536  # rows compared with a query at a time (128 MB of 512-d float32)
 
 
 def in_box(xy: np.ndarray, *, x: tuple[float, float], y: tuple[float, float]) -> np.ndarray:
@@ -135,9 +136,17 @@ def nearest_items(x: np.ndarray, item: int, *, among: np.ndarray | None = None,
     k = min(k, len(among))
     if k == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    query = normalize_rows(x[item : item + 1], dtype=np.float32)
-    idx, dist = cross_knn(query, normalize_rows(x[among], dtype=np.float32), k=k)
-    return among[idx[0]], 1.0 - dist[0].astype(np.float64) ** 2 / 2
+    # one query is one exact pass over the rows (the neighbour backend's own choice for a single
+    # query); scanned a block at a time, so a million-row map never copies or normalises its rows
+    query = normalize_rows(x[item : item + 1], dtype=np.float32)[0]
+    sims = np.empty(len(among), dtype=np.float32)
+    for start in range(0, len(among), SCAN_BLOCK):
+        rows = np.asarray(x[among[start : start + SCAN_BLOCK]], dtype=np.float32)
+        norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+        sims[start : start + len(rows)] = (rows @ query) / np.maximum(norms, 1e-12)
+    top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
+    top = top[np.lexsort((among[top], -sims[top]))]  # most similar first, ties by row
+    return among[top], sims[top].astype(np.float64)
 
 
 def search_mask(table, query: str, *, columns: list[str] | None = None) -> np.ndarray:
