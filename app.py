@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from explorer.cli.app import app_settings
-from pages._flags import flags_panel
+from pages._flags import STORE_ERRORS, flags_panel, problem_line
 from pages._sidebar import sidebar
 
 PAGES = Path(__file__).resolve().parent / "pages"
@@ -31,4 +31,7 @@ page = st.navigation([
     st.Page(PAGES / "compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page(PAGES / "audit.py", title="Audit", icon=":material/fact_check:"),
 ])
-page.run()
+try:
+    page.run()
+except STORE_ERRORS as err:  # a full disk, a damaged flag database or cache: one line, not a traceback
+    st.error(f"This page cannot be shown: {problem_line(err)}", icon=":material/error:")

@@ -2,14 +2,41 @@
 unflagging, renaming a reason, and exports."""
 from __future__ import annotations
 
+import logging
+import sqlite3
+
 import streamlit as st
 
 from explorer.store.export import FORMATS, export_table, to_bytes
 from explorer.store.flags import FlagStore
 from pages._sidebar import Choice
 
+STORE_ERRORS = (OSError, sqlite3.Error)  # disk full, a read-only or damaged flag database or cache
+log = logging.getLogger("vendiscope.app")
+
+
+def problem_line(err: Exception) -> str:
+    """The error in one line for the visitor; the traceback goes to the server's log, not the
+    page (no server paths or code shown to whoever opens the app).
+
+    >>> problem_line(OSError(28, "No space left on device", "/c/flags/x.sqlite"))
+    'No space left on device'
+    """
+    log.warning("shown to the visitor as one line", exc_info=err)
+    text = getattr(err, "strerror", None) or str(err) or type(err).__name__
+    return text.splitlines()[0]
+
 
 def flags_panel(choice: Choice) -> None:
+    """The sidebar's flags popover; a flag store that cannot be used is said in one line there,
+    and the page below still opens."""
+    try:
+        _flags_panel(choice)
+    except STORE_ERRORS as err:
+        st.sidebar.error(f"The flags cannot be read or saved: {problem_line(err)}", icon=":material/error:")
+
+
+def _flags_panel(choice: Choice) -> None:
     flags = FlagStore.for_dataset(choice.dataset.source)
     table = flags.table()
     with st.sidebar.popover(f"Flags: {table['id'].nunique():,} item(s)", icon=":material/flag:", width="stretch"):

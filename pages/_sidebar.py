@@ -3,6 +3,7 @@ so they stay put across pages, and mirrored in the URL (st.query_params) so a li
 reopens the same view. A URL can only pick what the app may open (explorer.data.access)."""
 from __future__ import annotations
 
+import tarfile
 from dataclasses import dataclass
 
 import streamlit as st
@@ -108,8 +109,8 @@ def sidebar() -> Choice | None:
         return None
     try:
         dataset = cached_dataset(source, settings().allow_outside)
-    except (FileNotFoundError, ValueError, PermissionError) as err:
-        st.error(f"Cannot open {source}: {err}")
+    except (OSError, ValueError, tarfile.TarError) as err:  # unreadable, damaged or refused: one line
+        st.error(f"Cannot open {source}: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
         return None
     sets = dataset.sets
     key = f"sets:{source}"  # per dataset

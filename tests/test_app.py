@@ -386,3 +386,62 @@ def test_sets_colour_and_reference_ride_in_the_url_and_across_pages(tmp_path):
     assert not again.exception, again.exception
     assert again.sidebar.selectbox(key="compare_reference").value == "c"
     assert again.selectbox(key="explore_color").value == "set"
+
+
+def test_a_click_on_the_overview_and_compare_maps_opens_the_item(tmp_path):
+    import pandas as pd
+
+    vectors = str(three_set_vectors(tmp_path / "vectors"))
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["app_settings"] = AppSettings(sources=[vectors])
+    at.session_state["embedder"] = "pixels"
+    at.run()
+    assert not at.exception, at.exception
+    assert not any(s.value.startswith("Item ") for s in at.subheader)
+    drive_map(at, hover=4)  # the pointer rests on a point: its card comes from the server
+    assert map_points(at)[1]["hover_card"] == {"index": 4, "img": None, "text": "v004"}
+    drive_map(at, click=7)  # Overview draws every chosen item, in order
+    assert at.subheader[-1].value == "Item v007"
+    assert any(m.value.startswith("**Contribution** h_i") for m in at.markdown)
+    at.button(key="overview_close").click().run()
+    assert not any(s.value.startswith("Item ") for s in at.subheader)
+
+    # Compare draws the reference (a) and the set looked at (b): its third point is v003
+    at.switch_page(page_file("compare")).run()
+    assert not at.exception, at.exception
+    labels = pd.read_parquet(tmp_path / "vectors" / "items.parquet").set_index("id")["label"]
+    texts = map_points(at)[0]["t"].tolist()  # what hovering shows before its card comes: with the label
+    assert texts[:3] == [f"a · {labels['v000']} · v000", f"b · {labels['v001']} · v001", f"a · {labels['v003']} · v003"]
+    drive_map(at, click=2)
+    assert "Item v003" in [s.value for s in at.subheader]
+    assert any(m.value.startswith("**Diagnostics** ") for m in at.markdown)
+
+
+def test_a_broken_flag_store_or_dataset_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    """A damaged flag database, a full disk when flagging, or a shard that is no tar: the visitor
+    reads one line; no traceback (with server paths and code) reaches the page."""
+    from explorer.store.cache import cache_root
+    from explorer.store.flags import dataset_key
+
+    folder = labelled_folder(tmp_path / "pets")
+    flags = cache_root() / "flags" / f"{dataset_key(str(folder))}.sqlite"
+    flags.parent.mkdir(parents=True, exist_ok=True)
+    flags.write_bytes(b"not a database" * 100)
+    garbage = tmp_path / "broken.tar"
+    garbage.write_bytes(b"not a tar" * 100)
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["app_settings"] = AppSettings(sources=[str(folder), str(garbage)])
+    at.session_state["embedder"] = "pixels"
+    at.run()
+    assert not at.exception, at.exception
+    shown = [e.value for e in at.sidebar.error] + [e.value for e in at.main.error]
+    assert "The flags cannot be read or saved: file is not a database" in shown
+    assert "This page cannot be shown: file is not a database" in shown  # the page's own flag store
+    assert all("\n" not in m and "Traceback" not in m for m in shown)
+
+    at.sidebar.selectbox(key="source_choice").set_value(str(garbage)).run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith(f"Cannot open {garbage}: no image samples")
+    assert "broken.tar: cannot be read as a tar shard" in errors[0] and "\n" not in errors[0]
+
