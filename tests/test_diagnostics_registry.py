@@ -133,3 +133,44 @@ def test_results_hold_structured_reasons():
     assert r.finish().summary["flagged"] == 2
     with pytest.raises(ValueError, match="brackets"):
         registry.register(type("Bad", (registry.Diagnostic,), {"name": "x[y]", "description": "d"}))
+
+
+@pytest.mark.parametrize("breach, message", [
+    ("score", r"diagnostic 'broken': scores must lie in \[0, 1\] or be NaN; 1 do not \(e.g. 1.5 at row 2\)"),
+    ("joined", r"diagnostic 'broken': reasons of row 0 must be a list of strings, got 'a; b'"),
+    ("short", r"diagnostic 'broken': reasons must be a list of one list per item \(160\), got list of length 159"),
+])
+def test_a_result_that_breaks_the_contract_is_refused_by_name(rng, breach, message):
+    class Broken(registry.Diagnostic):
+        name, description = "broken", "breaks the contract"
+
+        def run(self, c):
+            r = DiagnosticResult.empty(self, len(c.items_))
+            r.score[:] = 0.25
+            if breach == "score":
+                r.score[2] = 1.5
+            elif breach == "joined":
+                r.flag[0], r.reasons[0] = True, "a; b"
+            else:
+                r.reasons.pop()
+            return [r.finish()]
+
+    registry.register(Broken)
+    try:
+        x, items, _ = two_sets(rng)
+        with pytest.raises(ValueError, match=message):
+            Comparison(reference="ref", n_boot=2, diagnostics=["broken"]).fit(x, items)
+    finally:
+        registry.unregister("broken")
+
+
+def test_nan_scores_and_empty_reasons_keep_the_contract():
+    class Demo(registry.Diagnostic):
+        name, description = "demo", "a demo"
+
+    r = DiagnosticResult.empty(Demo(), 3)  # nothing applies yet: all NaN, no reasons
+    r.check(3)
+    r.score[:] = [0.0, np.nan, 1.0]
+    r.check(3)
+    with pytest.raises(ValueError, match="diagnostic 'demo': score must be 4 floats"):
+        r.check(4)

@@ -100,6 +100,29 @@ class DiagnosticResult:
             self.flag[i] = True
             self.reasons[i].append(text)
 
+    def check(self, n: int) -> None:
+        """Raise ValueError, naming this result, unless it keeps the contract over ``n`` items: a
+        score in [0, 1] or NaN, a boolean flag and a list of reason strings per item. A plugin's
+        mistake (a joined string for reasons, a raw distance as a score) is stopped here instead
+        of surfacing as a wrong filter or a truncated reason in the app."""
+        where = f"diagnostic {self.name!r}" + (f" (kind {self.kind!r})" if self.kind != self.name else "")
+        score = np.asarray(self.score)
+        if score.shape != (n,) or not np.issubdtype(score.dtype, np.floating):
+            raise ValueError(f"{where}: score must be {n} floats, got shape {score.shape} of {score.dtype}")
+        bad = ~np.isnan(score) & ((score < 0) | (score > 1))
+        if bad.any():
+            raise ValueError(f"{where}: scores must lie in [0, 1] or be NaN; {int(bad.sum())} do not "
+                             f"(e.g. {float(score[bad][0])!r} at row {int(np.flatnonzero(bad)[0])})")
+        flag = np.asarray(self.flag)
+        if flag.shape != (n,) or flag.dtype != bool:
+            raise ValueError(f"{where}: flag must be {n} booleans, got shape {flag.shape} of {flag.dtype}")
+        if not isinstance(self.reasons, list) or len(self.reasons) != n:
+            raise ValueError(f"{where}: reasons must be a list of one list per item ({n}), "
+                             f"got {type(self.reasons).__name__} of length {len(self.reasons)}")
+        for row, item in enumerate(self.reasons):
+            if not isinstance(item, list) or not all(isinstance(text, str) for text in item):
+                raise ValueError(f"{where}: reasons of row {row} must be a list of strings, got {item!r}")
+
     def finish(self, **summary: Any) -> DiagnosticResult:
         """Fill the summary: what it is, how many items it applies to and flags, and ``summary``."""
         applies = ~np.isnan(self.score)

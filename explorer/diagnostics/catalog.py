@@ -73,7 +73,9 @@ def load_plugins() -> None:
 def run_diagnostics(c: ComparisonContext, names: list[str] | None = None, *,
                     reference: bool = True) -> dict[str, DiagnosticResult]:
     """Run the registered diagnostics (or those in ``names``) on a fitted comparison, or, with
-    ``reference=False``, those that need no reference on an audit."""
+    ``reference=False``, those that need no reference on an audit. Every result is checked
+    against the contract (:meth:`DiagnosticResult.check`); one that breaks it is a ValueError
+    naming the diagnostic."""
     known = {n: cls for n, cls in registered().items() if reference or not cls.needs_reference}
     unknown = sorted(set(names or []) - set(known))
     if unknown:
@@ -82,5 +84,6 @@ def run_diagnostics(c: ComparisonContext, names: list[str] | None = None, *,
     for name, cls in known.items():
         if names is None or name in names:
             for result in cls().run(c):
+                result.check(len(c.items_))
                 out[result.name] = result
     return out
