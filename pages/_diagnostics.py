@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from explorer.compare.comparison import cached_comparison
+from explorer.diagnostics import registered
 from pages._common import PageState, with_progress
 from pages._sidebar import remembered_selectbox
 
@@ -24,5 +25,8 @@ def comparison_of(state: PageState, reference: str) -> tuple[dict, pd.DataFrame]
         x, items = state.result.embeddings[state.mask], state.items[state.mask]
         return cached_comparison(x, items, reference=reference, progress=job.report)
 
-    return with_progress(("compare", state.source, state.embedder.cache_key(), tuple(state.chosen), reference),
-                         compute, label=f"Comparing {len(state.chosen) - 1} set(s) with {reference}")
+    # the registered diagnostics are part of the key, as they are of cached_comparison's: a plugin
+    # loaded later in this server process is not hidden by a result computed without it
+    key = ("compare", state.source, state.embedder.cache_key(), tuple(state.chosen), reference,
+           tuple(sorted(registered())))
+    return with_progress(key, compute, label=f"Comparing {len(state.chosen) - 1} set(s) with {reference}")

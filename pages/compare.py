@@ -63,8 +63,9 @@ by_id = items.set_index("id")
 
 st.subheader(f"Classes of {picked}")
 classes = pd.DataFrame([c for c in summary["classes"] if c["set"] == picked])
+floor = summary["diagnostics"]["collapsed"]["floor"]  # the comparison's collapse_floor, as it ran
 st.caption(f"Classes by {summary['class_basis']}. A class is flagged collapsed when its share or its Vendi "
-           "score falls below half the reference's.")
+           f"score falls below {floor:g} × the reference's.")
 class_columns = ["class", "n_reference", "n", "reference_share", "share", "share_ratio", "vs_reference", "vs",
                  "vs_ratio", "collapsed", "reason"]
 st.dataframe(readable(classes[class_columns].round(3)), hide_index=True)

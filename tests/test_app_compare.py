@@ -1,5 +1,7 @@
 """AppTest of the Compare page on the sample data: the library's numbers, flagging a diagnostic."""
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import APP, page_file
@@ -101,3 +103,115 @@ def test_two_sessions_opening_compare_at_once_compute_it_once(tmp_path, monkeypa
     assert not errors, errors
     assert len(fits) == 1, fits
     assert len(pages) == 2 and pages[0].equals(pages[1])
+
+
+
+def open_compare(folder, *, sets: dict[str, np.ndarray]):
+    """The Compare page on embeddings given as a .npy file with its items table beside it (one
+    set per key, the first the reference); returns the page and the dataset's flag store."""
+    from streamlit.testing.v1 import AppTest
+
+    from explorer.cli.app import AppSettings
+
+    x = np.vstack(list(sets.values())).astype(np.float32)
+    np.save(folder / "vectors.npy", x)
+    names = [name for name, rows in sets.items() for _ in range(len(rows))]
+    pd.DataFrame({"id": [f"v{i}" for i in range(len(x))], "set": names}).to_parquet(folder / "items.parquet")
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["app_settings"] = AppSettings(sources=[str(folder / "vectors.npy")])
+    at.session_state["source_choice"] = str(folder / "vectors.npy")
+    at.run()
+    at.switch_page(page_file("compare")).run()
+    assert not at.exception, at.exception
+    return at, FlagStore.for_dataset(load_dataset(folder / "vectors.npy").source)
+
+
+def planted_sets(seed: int = 5, n: int = 200, d: int = 24) -> dict[str, np.ndarray]:
+    """A reference and a sample set around one direction; the sample holds 5 near copies of its
+    own items (rows 5-9 of rows 0-4) and 3 items pointing away from the rest (rows 10-12)."""
+    rng = np.random.default_rng(seed)
+    around = np.zeros(d)
+    around[0] = 1.0
+    real = around + 0.1 * rng.normal(size=(n, d))
+    gen = around + 0.1 * rng.normal(size=(n, d))
+    gen[5:10] = gen[0:5] + 1e-5 * rng.normal(size=(5, d))
+    gen[10:13] = np.eye(d)[1:4]
+    return {"real": real, "gen": gen}
+
+
+# the README's one-file diagnostic
+PLUGIN = '''
+import numpy as np
+
+from explorer.data import normalize_rows
+from explorer.diagnostics import Diagnostic, DiagnosticResult, register
+
+
+@register
+class OffCentre(Diagnostic):
+    name = "off_centre"
+    description = "an item whose cosine to its set's mean direction is below 0.5"
+
+    def run(self, c):
+        r = DiagnosticResult.empty(self, len(c.items_))
+        for name, idx in c.index_.items():
+            unit = normalize_rows(c.embeddings_[idx])
+            cos = unit @ normalize_rows(unit.mean(axis=0, keepdims=True))[0]
+            r.score[idx] = np.clip(1 - cos, 0, 1)
+            r.flag_items(idx[cos < 0.5], [f"cosine {v:.2f} to the mean of {name}" for v in cos[cos < 0.5]])
+        return [r.finish(threshold=0.5)]
+'''
+
+
+@pytest.mark.slow
+def test_the_compare_page_lists_a_plugin_diagnostic(tmp_path, monkeypatch):
+    from explorer.diagnostics import base, forget_plugins
+
+    path = tmp_path / "off_centre.py"
+    path.write_text(PLUGIN)
+    monkeypatch.setenv("VENDISCOPE_PLUGINS", str(path))
+    forget_plugins()
+    try:
+        at, _ = open_compare(tmp_path, sets=planted_sets())
+        listed = at.dataframe[-1].value.set_index("diagnostic")
+        assert listed.loc["off_centre", "what"] == "an item whose cosine to its set's mean direction is below 0.5"
+        assert listed.loc["off_centre", "flagged"] == 3  # the three planted rows
+        picker = at.selectbox(key="diag_pick")
+        assert "off_centre" in picker.options and "near_duplicate" in picker.options  # beside the built-in ones
+        picker.set_value("off_centre").run()
+        assert not at.exception, at.exception
+        assert any(c.value.startswith("3 items flagged by off_centre, e.g. “cosine ") for c in at.caption)
+    finally:
+        base.unregister("off_centre")
+        forget_plugins()
+
+
+@pytest.mark.slow
+def test_a_near_duplicate_flagged_from_the_compare_page_keeps_its_whole_reason(tmp_path):
+    """Near-duplicate reasons hold "; " themselves (cosine ...; group ...): a flag saved from the
+    page keeps all of it, as the library gives it (the page once split reasons on "; ")."""
+    at, store = open_compare(tmp_path, sets=planted_sets())
+    at.selectbox(key="diag_pick").set_value("near_duplicate").run()
+    at.button(key="flag_diag").click().run()
+    assert not at.exception, at.exception
+    saved = store.table()
+    saved = dict(zip(saved["id"], saved["reason"]))
+    assert set(saved) == {f"v{200 + i}" for i in range(10)}  # each planted pair, both ways
+    x = np.load(tmp_path / "vectors.npy")
+    items = pd.read_parquet(tmp_path / "items.parquet")
+    _, table = cached_comparison(x, items, reference="real")
+    whole = reasons_of(table, "near_duplicate")
+    for item, reason in saved.items():
+        assert reason == f"near_duplicate: {whole[item][0]}" and "; group gen/g" in reason, reason
+
+
+@pytest.mark.slow
+def test_the_compare_page_states_the_collapse_floor_it_ran_with(tmp_path, monkeypatch):
+    """The caption reads the floor from the comparison's summary, not the library's default in words."""
+    import functools
+
+    import pages._diagnostics as diagnostics
+
+    monkeypatch.setattr(diagnostics, "cached_comparison", functools.partial(cached_comparison, collapse_floor=0.4))
+    at, _ = open_compare(tmp_path, sets=planted_sets(seed=6))
+    assert any("falls below 0.4 × the reference's" in c.value for c in at.caption), [c.value for c in at.caption]
