@@ -22,9 +22,12 @@ summary, table = with_progress(
     lambda job: cached_audit(state.result.embeddings[state.mask], items, progress=job.report, name=name),
     label=f"Auditing {plural(len(items), 'item')}")
 exact, near = summary["exact_duplicates"], summary["near_duplicates"]
+# the audit's own parameters, as it reports them, so the words follow a changed default
+scale = ("a fixed cosine" if near["alpha"] is None else
+         f"{near['alpha']:g} × the median distance to the nearest neighbour, as cleanlab does")
 st.caption(f"{plural(summary['n'], 'item')} of {', '.join(state.chosen)}, as one pool, with {state.embedder.name} "
            f"embeddings. Exact copies share their bytes (or text); near duplicates are joined at cosine ≥ "
-           f"{near['threshold']:.4f} (0.13 × the median distance to the nearest neighbour, as cleanlab does); "
+           f"{near['threshold']:.4f} ({scale}); "
            f"outliers lie beyond Tukey's far-out fence of the mean distance to their {summary['k']} nearest "
            f"neighbours; rare items are the 1% with the widest {summary['k']}-NN radius.")
 cards = st.columns(4)

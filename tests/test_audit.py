@@ -123,3 +123,34 @@ def test_the_audit_page_shows_and_flags_what_the_library_finds(planted, tmp_path
     assert not at.exception, at.exception
     flags = FlagStore.for_dataset(load_dataset(root).source).table()
     assert len(flags) == 12 and flags["reason"].str.startswith("exact_duplicate: exact copy of ").all()
+
+
+@pytest.mark.slow
+def test_the_audit_page_states_the_parameters_the_audit_ran_with(planted, tmp_path, monkeypatch):
+    """The caption reads alpha and the threshold from the audit's summary: run with another alpha,
+    it says so, instead of repeating the library's default in words."""
+    import functools
+
+    from streamlit.testing.v1 import AppTest
+
+    import explorer.compare.audit as audit
+    from conftest import APP, page_file
+    from explorer.cli.app import AppSettings
+
+    root = planted[0]
+    monkeypatch.setenv("VENDISCOPE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(audit, "cached_audit", functools.partial(audit.cached_audit, alpha=0.2))
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["app_settings"] = AppSettings(sources=[str(root)])
+    at.session_state["embedder"] = "pixels"
+    at.run()
+    at.switch_page(page_file("audit")).run()
+    assert not at.exception, at.exception
+    result = embed_dataset(load_dataset(root), PixelEmbedder())
+    summary, _ = audit.cached_audit(result.embeddings, result.items)
+    near = summary["near_duplicates"]
+    assert near["alpha"] == 0.2
+    captions = [c.value for c in at.caption]
+    assert any(f"cosine ≥ {near['threshold']:.4f} (0.2 × the median distance" in c for c in captions), captions
+    fixed = Audit(near_threshold=0.99).fit(result.embeddings, result.items).summary()["near_duplicates"]
+    assert fixed["alpha"] is None and fixed["threshold"] == 0.99

@@ -94,6 +94,8 @@ class Audit:
                                  "largest": exact_groups[:20]},
             "near_duplicates": {"items": int(near.flagged.sum()), "groups": near.n_groups,
                                 "threshold": near.threshold, "typical_distance": near.typical,
+                                # the multiple of typical_distance that set the threshold; None when fixed
+                                "alpha": None if self.near_threshold is not None else self.alpha,
                                 "method": near.method, "largest": self.groups("near", limit=20)},
             "neighbors": self.graphs_.reports(),
             "outliers": flagged.get("outlier", {}).get("flagged", 0),
@@ -108,7 +110,7 @@ def cached_audit(x: np.ndarray, items: pd.DataFrame, *, cache_dir=None,
     ``reasons``), stored on disk by a hash of the embeddings, the items and the parameters."""
     x = np.ascontiguousarray(x)
     cols = [c for c in ("id", "digest") if c in items]
-    key = hash_key("audit", 1, sorted(params.items()), sorted(registered()), x,
+    key = hash_key("audit", 2, sorted(params.items()), sorted(registered()), x,
                    items[cols].astype(str).to_csv(index=False))
 
     def compute() -> tuple[dict, pd.DataFrame]:
