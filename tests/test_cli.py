@@ -268,10 +268,22 @@ def websocket_status(port: int, host_header: str) -> int:
         return int(s.recv(4096).split(b" ", 2)[1])
 
 
+def http_status(port: int, host_header: str, path: str = "/") -> int:
+    """HTTP status of a plain GET to the app, sent with this Host."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": host_header})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
 @pytest.mark.slow
 def test_the_app_refuses_browsers_that_use_a_foreign_host_name(tmp_path):
-    """DNS rebinding: a page at rebind.example whose name now points at 127.0.0.1 cannot open
-    the app's stream; the names the app is served under can."""
+    """DNS rebinding: a page at rebind.example whose name now points at 127.0.0.1 can neither open
+    the app's stream nor fetch its page, files or endpoints; the names the app is served under can."""
 
     with running_app("--allow-host", "box.example", cwd=tmp_path, env={"HOME": str(tmp_path)}) as (port, _):
         assert websocket_status(port, f"127.0.0.1:{port}") == 101
@@ -279,9 +291,43 @@ def test_the_app_refuses_browsers_that_use_a_foreign_host_name(tmp_path):
         assert websocket_status(port, "box.example") == 101  # --allow-host
         assert websocket_status(port, f"rebind.example:{port}") == 403
         assert websocket_status(port, "127.0.0.1.rebind.example") == 403
+        for path in ("/", "/_stcore/health", "/_stcore/host-config", "/explore"):
+            assert http_status(port, f"127.0.0.1:{port}", path) == 200, path
+            assert http_status(port, f"localhost:{port}", path) == 200, path
+            assert http_status(port, "box.example", path) == 200, path
+            assert http_status(port, f"rebind.example:{port}", path) == 403, path
+            assert http_status(port, "127.0.0.1.rebind.example", path) == 403, path
 
 
 def test_app_refuses_a_bad_path_at_launch(tmp_path, capsys):
     assert main(["app", str(tmp_path / "nowhere")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
     assert main(["app", "--allow-dir", str(tmp_path / "nowhere")]) == 2
+
+
+def test_a_registered_embedder_is_offered_by_the_cli_and_the_app_and_typos_list_the_choices(tmp_path, capsys):
+    from PIL import Image
+
+    from explorer.embed.models.pixels import PixelEmbedder
+    from explorer.embed.registry import embedder_choices, register_embedder, unregister_embedder
+
+    register_embedder("tiny-pixels", lambda spec, **kw: PixelEmbedder(size=2), description="2x2 pixels, a demo")
+    try:
+        with pytest.raises(SystemExit) as stop:
+            main(["embed", "--help"])
+        assert stop.value.code == 0
+        help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+        assert "tiny-pixels: 2x2 pixels, a demo" in help_text
+        assert "tiny-pixels" in embedder_choices()  # the app's sidebar select box lists these
+        (tmp_path / "imgs").mkdir()
+        Image.new("RGB", (4, 4)).save(tmp_path / "imgs" / "x.png")
+        assert main(["embed", str(tmp_path / "imgs"), "--model", "tiny-pixles", "--out", str(tmp_path / "o"),
+                     "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: unknown embedder 'tiny-pixles'; the registered ones are auto, pixels, "), err
+        assert "tiny-pixels" in err and "clip:ARCH/TAG" in err
+        assert main(["embed", str(tmp_path / "imgs"), "--model", "tiny-pixels", "--out", str(tmp_path / "o"),
+                     "--quiet"]) == 0
+    finally:
+        unregister_embedder("tiny-pixels")
+    assert "tiny-pixels" not in embedder_choices()

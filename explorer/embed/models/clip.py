@@ -31,6 +31,22 @@ def is_checkpoint_path(pretrained: str | None) -> bool:
         (".pt", ".pth", ".bin", ".safetensors", ".ckpt"))
 
 
+def is_open_clip_model(name: str) -> bool:
+    """Whether ``name`` (``ARCH``, ``ARCH/TAG`` or ``ARCH@checkpoint``) names an open_clip
+    architecture: the bare form of ``clip:...``. Imports open_clip (and torch), so it is asked only
+    about names no registered embedder claims.
+
+    >>> is_open_clip_model("ViT-B-32/laion2b_s34b_b79k"), is_open_clip_model("vit-b-32"), is_open_clip_model("nope")
+    (True, False, False)
+    """
+    arch = name.split("@", 1)[0].split("/", 1)[0]
+    try:
+        import open_clip
+    except ImportError:
+        return False
+    return arch in open_clip.list_models()
+
+
 PROBE_TIMEOUT = 1.0  # seconds: an unreachable hub makes the app fall back within about this
 
 
