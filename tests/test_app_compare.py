@@ -105,7 +105,6 @@ def test_two_sessions_opening_compare_at_once_compute_it_once(tmp_path, monkeypa
     assert len(pages) == 2 and pages[0].equals(pages[1])
 
 
-
 def open_compare(folder, *, sets: dict[str, np.ndarray]):
     """The Compare page on embeddings given as a .npy file with its items table beside it (one
     set per key, the first the reference); returns the page and the dataset's flag store."""
