@@ -181,9 +181,10 @@ def map_points(at):
     return pa.ipc.open_stream(io.BytesIO(blobs[ref].data)).read_all().to_pandas(), json.loads(proto.mixed.json)
 
 
-def drive_map(at, *, selection=None, click=None) -> None:
-    """Rerun as if the user had drawn ``selection`` (a shape, or None) or clicked point ``click``
-    on the page's map: sent as the browser sends them, as the component's widget state."""
+def drive_map(at, *, selection=None, click=None, hover=None) -> None:
+    """Rerun as if the user had drawn ``selection`` (a shape, or None), clicked point ``click`` or
+    rested the pointer on point ``hover`` on the page's map: sent as the browser sends them, as the
+    component's widget state."""
     from streamlit.proto.WidgetStates_pb2 import WidgetStates
 
     element = map_element(at)
@@ -194,7 +195,7 @@ def drive_map(at, *, selection=None, click=None) -> None:
     states.widgets.extend(kept)
     state = states.widgets.add()
     state.id = element.proto.id
-    state.json_value = json.dumps({"selection": selection, "hover": None})
+    state.json_value = json.dumps({"selection": selection, "hover": hover})
     if click is not None:
         trigger = states.widgets.add()
         trigger.id = f"$$STREAMLIT_INTERNAL_KEY_{element.proto.id}__events"

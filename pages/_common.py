@@ -207,6 +207,18 @@ def item_grid(view: pd.DataFrame, *, width: int = 72, extra: list[str] | None = 
 
 
 def flag_form(ids: list[str], flags, *, key: str = "flag_selection") -> None:
+PAGE_SIZE = 24  # items a grid shows at once
+
+
+def page_slice(n: int, *, key: str, size: int = PAGE_SIZE) -> slice:
+    """The part of ``n`` ordered items that the grid shows: a page chooser (``key``) appears when
+    they fill more than one page. The chooser is keyed by ``n`` too, so a shorter list never
+    keeps a page number beyond its end."""
+    pages = max(1, -(-n // size))
+    page = int(st.number_input(f"Page (of {pages:,})", 1, pages, 1, key=f"{key}:{n}")) if pages > 1 else 1
+    return slice((page - 1) * size, page * size)
+
+
     """Flag ``ids`` with a reason typed by the user."""
     with st.form(key, clear_on_submit=True):
         reason = st.text_input("Reason", placeholder="e.g. off-topic, duplicate, blurry")

@@ -7,12 +7,68 @@ import base64
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from explorer.maps.selection import nearest_items
 from explorer.store.thumbnails import thumbnail_file
-from pages._common import PageState, item_grid, readable
+from pages._common import PageState, item_grid, memoized, readable
+from pages._map import MapEvents, draw_map
 
 CARD_PIXELS = 128
+# Per-item numbers of the analysis (pages._common.analysis_of), as columns of the scored table.
+CONTRIBUTIONS = ("entropy", "crowdedness", "loo_delta")
+
+
+def rerun_part() -> None:
+    """Rerun the fragment that is running. Streamlit refuses that during a full run of the page
+    (a page load, a change outside the fragment; AppTest always runs the whole page): then the
+    page is rerun."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:
+        st.rerun()
+
+
+def scored_table(state: PageState, analysis: dict) -> pd.DataFrame:
+    """The chosen sets' items (rows follow ``state.items[state.mask]``) with their contributions;
+    made once and shared by the pages: never modify it."""
+    def make() -> pd.DataFrame:
+        table = state.items[state.mask].reset_index(drop=True)
+        for column in CONTRIBUTIONS:
+            table[column] = np.asarray(analysis[column], dtype=np.float64)
+        return table
+
+    return memoized(("scored-table", state.source, state.embedder.cache_key(), tuple(state.chosen)), make)
+
+
+def inspect_map(xy: np.ndarray, table: pd.DataFrame, rows: np.ndarray, *, key: str, name: str,
+                **draw_args) -> MapEvents:
+    """``draw_map`` of the items at ``rows`` of ``table`` (one point each, in that order) with
+    hover cards and clicks: the card of the point the pointer rests on is sent on a fragment
+    rerun, and a click keeps the item's id for :func:`opened_item` under ``name``. Call it inside
+    a fragment."""
+    hovered = st.session_state.get(f"{name}_hover")
+    card = hover_card(table, rows, hovered) if hovered is not None else None
+    events = draw_map(xy, key=key, hover_card=card, **draw_args)
+    if events.hover != hovered:
+        st.session_state[f"{name}_hover"] = events.hover
+        if events.hover is not None:
+            rerun_part()  # send the card for the point the pointer rests on
+    if events.click is not None:
+        st.session_state[f"{name}_item"] = str(table["id"].iloc[int(rows[events.click])])
+    return events
+
+
+def opened_item(state: PageState, table: pd.DataFrame, rows: np.ndarray, *, name: str, derived: dict | None = None,
+                diagnostics: pd.DataFrame | None = None) -> None:
+    """The panel of the item last clicked on the map ``name``, when it is among ``rows``."""
+    opened = st.session_state.get(f"{name}_item")
+    if opened is None:
+        return
+    at = np.flatnonzero(table["id"].to_numpy()[rows] == opened)
+    if len(at):
+        item_panel(state, table, int(rows[at[0]]), rows=rows, derived=derived or {}, diagnostics=diagnostics,
+                   name=name)
 
 
 def hover_texts(table: pd.DataFrame) -> list[str]:
@@ -39,8 +95,9 @@ def hover_card(table: pd.DataFrame, rows: np.ndarray, hovered: int) -> dict | No
 
 
 def item_panel(state: PageState, table: pd.DataFrame, i: int, *, rows: np.ndarray, derived: dict,
-               diagnostics: pd.DataFrame | None) -> None:
-    """The opened item (position ``i`` in ``table``): large, with everything known about it."""
+               diagnostics: pd.DataFrame | None, name: str = "explore") -> None:
+    """The opened item (position ``i`` in ``table``): large, with everything known about it (its
+    contributions when ``table`` has them)."""
     item = table.iloc[i]
     st.subheader(f"Item {item['id']}")
     left, right = st.columns([1, 2])
@@ -49,16 +106,17 @@ def item_panel(state: PageState, table: pd.DataFrame, i: int, *, rows: np.ndarra
             st.image(str(thumbnail_file(item["path"], size=320, digest=item.get("digest"))), width=320)
         elif isinstance(item.get("text"), str):
             st.markdown(f"> {item['text']}")
-        if st.button("Close", key="explore_close", icon=":material/close:"):
-            st.session_state.pop("explore_item", None)
-            st.rerun(scope="fragment")
+        if st.button("Close", key=f"{name}_close", icon=":material/close:"):
+            st.session_state.pop(f"{name}_item", None)
+            rerun_part()
     with right:
-        fields = {k: v for k, v in item.to_dict().items() if k not in ("entropy", "crowdedness", "loo_delta")}
+        fields = {k: v for k, v in item.to_dict().items() if k not in CONTRIBUTIONS}
         fields |= {c: v[i] for c, v in derived.items() if not isinstance(v[i], float) or v[i] == v[i]}
         st.dataframe(readable(pd.DataFrame({"field": list(fields), "value": list(fields.values())}).astype(str)),
                      hide_index=True)
-        st.markdown(f"**Contribution** h_i {item['entropy']:.3f} (mean log VS₁ {np.mean(table['entropy']):.3f}) · "
-                    f"crowdedness {item['crowdedness']:.4f} · leave-one-out ΔVS₁ {item['loo_delta']:+.4f}")
+        if "entropy" in table.columns:
+            st.markdown(f"**Contribution** h_i {item['entropy']:.3f} (mean log VS₁ {np.mean(table['entropy']):.3f})"
+                        f" · crowdedness {item['crowdedness']:.4f} · leave-one-out ΔVS₁ {item['loo_delta']:+.4f}")
         if diagnostics is not None:
             row = diagnostics.iloc[i]
             scored = {c: row[c] for c in diagnostics.columns if c not in ("id", "region", "flags", "reasons")

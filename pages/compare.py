@@ -10,9 +10,9 @@ import streamlit as st
 from explorer.diagnostics import describe, flag_masks, flag_with_reasons, reasons_of
 from explorer.store.export import FORMATS, export_table, to_bytes
 from explorer.store.flags import FlagStore
-from pages._common import NEUTRAL, item_grid, plural, prepare, readable
+from pages._common import NEUTRAL, item_grid, memoized, plural, prepare, readable
 from pages._diagnostics import comparison_of, reference_choice
-from pages._map import draw_map
+from pages._inspect import hover_texts, inspect_map, opened_item
 
 st.title("Compare")
 state = prepare()
@@ -89,10 +89,20 @@ code = np.zeros(len(items), dtype=np.uint16)
 for k, (_, where, _) in enumerate(kinds):  # split by the diagnostics' own flags
     code[where] = k
 shown = np.flatnonzero(in_view)
-draw_map(xy[shown], key="regions_map", categories=code[shown], names=[k[0] for k in kinds],
-         palette=[k[2] for k in kinds], texts=[f"{s} · {i}" for s, i in zip(items["set"].iloc[shown], ids[shown])],
-         title="regions", height=480)
-st.caption(f"Map: {state.map_note}.")
+texts = memoized(("hover-texts", state.source, state.embedder.cache_key(), tuple(state.chosen)),
+                 lambda: hover_texts(items))
+
+
+@st.fragment
+def regions_map() -> None:  # a hover card or a click reruns this part only
+    inspect_map(xy[shown], items, shown, key="regions_map", name="compare", categories=code[shown],
+                names=[k[0] for k in kinds], palette=[k[2] for k in kinds], texts=[texts[i] for i in shown],
+                title="regions", height=480)
+    st.caption(f"Map: {state.map_note}.")
+    opened_item(state, items, shown, name="compare", diagnostics=table)  # its diagnostics against the reference
+
+
+regions_map()
 st.dataframe(regions[["region", "n_reference", "reference_share", f"share:{picked}", f"ratio:{picked}",
                       f"status:{picked}"]].round(3), hide_index=True)
 flagged_regions = [r for r, st_ in zip(regions["region"], status) if st_]

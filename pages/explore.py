@@ -21,13 +21,22 @@ from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.metrics.subsets import SubsetScorer
 from explorer.store.cache import hash_key
 from explorer.store.flags import FlagStore
-from pages._common import analysis_of, clusters_of, flag_form, item_grid, memoized, plural, prepare
+from pages._common import (
+    PAGE_SIZE,
+    analysis_of,
+    clusters_of,
+    flag_form,
+    item_grid,
+    memoized,
+    page_slice,
+    plural,
+    prepare,
+)
 from pages._diagnostics import comparison_of, reference_choice
-from pages._inspect import hover_card, hover_texts, item_panel
-from pages._map import colour_of, draw_map
+from pages._inspect import hover_texts, inspect_map, opened_item, scored_table
+from pages._map import colour_of
 from pages._sidebar import remembered_selectbox
 
-PAGE_SIZE = 24
 # Per-item numbers shown on a colour scale: column -> its name in the colour menu and the legend.
 SCORE_COLUMNS = {"entropy": "contribution h_i", "crowdedness": "crowdedness", "loo_delta": "leave-one-out ΔVS₁"}
 DERIVED_COLUMNS = {"cluster": "cluster (k-means)", "flag": "flag"}
@@ -41,14 +50,7 @@ reasons = flags.reasons()
 base = (state.source, state.embedder.cache_key(), tuple(state.chosen))  # every shared result depends on these
 
 
-def item_table() -> pd.DataFrame:
-    table = state.items[state.mask].reset_index(drop=True)
-    for column in SCORE_COLUMNS:
-        table[column] = np.asarray(analysis[column], dtype=np.float64)
-    return table
-
-
-table = memoized(("explore-table", *base), item_table)  # shared between reruns: never modified below
+table = scored_table(state, analysis)  # shared between reruns: never modified below
 ids = table["id"].to_numpy()
 flagged = table["id"].isin(reasons).to_numpy() if reasons else np.zeros(len(table), dtype=bool)
 
@@ -114,17 +116,9 @@ def map_and_selection() -> None:
     column = derived[color_by] if color_by in derived else table[color_by].to_numpy()
     colours = colour_of(column[rows], scale=color_by in scales, sets=state.chosen if color_by == "set" else None,
                         reference=reference)
-    hovered = st.session_state.get("explore_hover")
-    card = hover_card(table, rows, hovered) if hovered is not None else None
-    events = draw_map(xy_all[rows], key=f"explore_map:{keep_key}", texts=[texts[i] for i in rows],
-                      hover_card=card, title=names.get(color_by, color_by), **colours)
+    events = inspect_map(xy_all[rows], table, rows, key=f"explore_map:{keep_key}", name="explore",
+                         texts=[texts[i] for i in rows], title=names.get(color_by, color_by), **colours)
     st.caption(f"Map: {state.map_note}.")
-    if events.hover != hovered:
-        st.session_state["explore_hover"] = events.hover
-        if events.hover is not None:
-            st.rerun(scope="fragment")  # send the card for the point the pointer rests on
-    if events.click is not None:
-        st.session_state["explore_item"] = str(ids[rows[events.click]])
 
     shape = events.selection
     set_rows = np.flatnonzero(state.mask)
@@ -148,16 +142,13 @@ def map_and_selection() -> None:
         parts = composition(table, chosen, by=by)
         if len(parts) > 1 or by == "set":
             where.bar_chart(pd.Series(parts, name="items").rename_axis(by), height=160, horizontal=True)
-    pages = max(1, -(-len(ranked) // PAGE_SIZE))
-    page = int(st.number_input(f"Page (of {pages:,})", 1, pages, 1, key=f"explore_page:{keep_key}")) if pages > 1 else 1
+    part = page_slice(len(ranked), key=f"explore_page:{keep_key}")
     st.caption(f"Items sorted by their contribution to diversity (rarest first); {PAGE_SIZE} a page. "
                "Click an item on the map to open it.")
-    item_grid(table.iloc[ranked[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]], extra=["entropy"])
+    item_grid(table.iloc[ranked[part]], extra=["entropy"])
     if shape:
         flag_form(ids[chosen].tolist(), flags, key="explore_flag")
-    opened = st.session_state.get("explore_item")
-    if opened is not None and opened in set(ids[rows]):
-        item_panel(state, table, int(np.flatnonzero(ids == opened)[0]), rows=rows, derived=derived, diagnostics=full)
+    opened_item(state, table, rows, name="explore", derived=derived, diagnostics=full)
 
 
 map_and_selection()

@@ -9,9 +9,9 @@ from explorer.maps.selection import shape_mask
 from explorer.metrics.equal_n import cached_bootstrap_scores, cached_group_scores, interval_text, score_columns
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.store.flags import FlagStore
-from pages._common import analysis_of, flag_form, item_grid, memoized, plural, prepare
-from pages._inspect import hover_texts
-from pages._map import colour_of, draw_map
+from pages._common import analysis_of, flag_form, item_grid, memoized, page_slice, plural, prepare
+from pages._inspect import hover_texts, inspect_map, opened_item, scored_table
+from pages._map import colour_of
 from pages._sidebar import kept_choice, remembered_selectbox
 
 st.title("Overview")
@@ -69,8 +69,9 @@ right.dataframe([{"mode": m["mode"] + 1, "weight": f"{m['weight']:.3f}",
 right.caption("Labels of the items that load most on each mode; the Modes page shows them.")
 
 st.subheader("Map")
-shown = items[mask].reset_index(drop=True)
+shown = scored_table(state, analysis)  # the chosen items with their contributions, for the item panel
 xy = coords[mask]
+rows = np.arange(len(shown))
 flags = FlagStore.for_dataset(dataset.source)
 # the reference chosen on Explore or Compare is drawn grey here too (as reference_choice defaults it)
 reference = (kept_choice("ref", chosen, default="real" if "real" in chosen else chosen[0])
@@ -85,17 +86,19 @@ def overview_map() -> None:  # a lasso or a colour change reruns this part only
     colours = colour_of(shown[color_by].to_numpy(), scale=False, sets=chosen if color_by == "set" else None,
                         reference=reference)
     texts = memoized(("hover-texts", source, embedder.cache_key(), tuple(chosen)), lambda: hover_texts(shown))
-    events = draw_map(xy, key="overview_map", texts=texts, title=color_by, **colours)
+    events = inspect_map(xy, shown, rows, key="overview_map", name="overview", texts=texts, title=color_by,
+                         **colours)
     st.caption(f"Map: {state.map_note}.")
     inside = shape_mask(xy, events.selection)
     if inside is not None and inside.any():
         picked = shown["id"].to_numpy()[inside].tolist()
-        st.markdown(f"**{plural(len(picked), 'item')} selected**, showing up to 24")
-        item_grid(shown[inside].head(24))
+        st.markdown(f"**{plural(len(picked), 'item')} selected**")
+        item_grid(shown[inside].iloc[page_slice(len(picked), key="overview_page")])
         flag_form(picked, flags)
     else:
-        st.caption("Draw a lasso or a box on the map to see those items here and flag them; the Explore page "
-                   "opens single items.")
+        st.caption("Draw a lasso or a box on the map to see those items here and flag them; click a point to "
+                   "open it.")
+    opened_item(state, shown, rows, name="overview")
 
 
 overview_map()
