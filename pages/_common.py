@@ -206,7 +206,6 @@ def item_grid(view: pd.DataFrame, *, width: int = 72, extra: list[str] | None = 
                      hide_index=True)
 
 
-def flag_form(ids: list[str], flags, *, key: str = "flag_selection") -> None:
 PAGE_SIZE = 24  # items a grid shows at once
 
 
@@ -219,6 +218,7 @@ def page_slice(n: int, *, key: str, size: int = PAGE_SIZE) -> slice:
     return slice((page - 1) * size, page * size)
 
 
+def flag_form(ids: list[str], flags, *, key: str = "flag_selection") -> None:
     """Flag ``ids`` with a reason typed by the user."""
     with st.form(key, clear_on_submit=True):
         reason = st.text_input("Reason", placeholder="e.g. off-topic, duplicate, blurry")
