@@ -9,7 +9,7 @@ from explorer.compare.audit import cached_audit
 from explorer.diagnostics import describe, flag_masks, flag_with_reasons
 from explorer.store.export import FORMATS, export_table, to_bytes
 from explorer.store.flags import FlagStore
-from pages._common import item_grid, plural, prepare, with_progress
+from pages._common import item_grid, page_slice, plural, prepare, with_progress
 
 GROUPS_PER_PAGE = 6
 
@@ -64,8 +64,9 @@ for diagnostic, title in (("outlier", "Outliers"), ("rarity", "Rare items")):
         st.caption("None found.")
         continue
     order = table.loc[hit, diagnostic].sort_values(ascending=False).index
-    st.caption(f"{plural(int(hit.sum()), 'item')}, most extreme first (showing up to 24). {describe(diagnostic)}.")
-    item_grid(items.loc[order[:24]].assign(score=table.loc[order[:24], diagnostic].to_numpy()), extra=["score"])
+    st.caption(f"{plural(len(order), 'item')}, most extreme first. {describe(diagnostic)}.")
+    part = order[page_slice(len(order), key=f"audit_{diagnostic}_page")]
+    item_grid(items.loc[part].assign(score=table.loc[part, diagnostic].to_numpy()), extra=["score"])
 
 st.subheader("Flag and export")
 flags = FlagStore.for_dataset(state.dataset.source)

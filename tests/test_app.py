@@ -445,3 +445,28 @@ def test_a_broken_flag_store_or_dataset_is_one_line_not_a_traceback(tmp_path, mo
     assert len(errors) == 1 and errors[0].startswith(f"Cannot open {garbage}: no image samples")
     assert "broken.tar: cannot be read as a tar shard" in errors[0] and "\n" not in errors[0]
 
+
+
+def test_the_audit_grids_page_through_every_outlier(tmp_path):
+    rng = np.random.default_rng(4)
+    # a tight cluster and 60 points scattered in every direction: more outliers than a page holds
+    x = np.vstack([5 + 0.05 * rng.normal(size=(400, 8)), rng.normal(size=(60, 8))]).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["app_settings"] = AppSettings(sources=[str(tmp_path / "x.npy")])
+    at.session_state["embedder"] = "pixels"
+    at.run()
+    at.switch_page(page_file("audit")).run()
+    assert not at.exception, at.exception
+    outliers = int(next(m.value for m in at.metric if m.label == "Outliers").replace(",", ""))
+    assert outliers > 24
+
+    def outlier_grid():  # the first grid with scores (vectors show as a table)
+        return next(d.value for d in at.dataframe if "score" in d.value.columns)
+
+    assert len(outlier_grid()) == 24
+    pages = at.number_input(key=f"audit_outlier_page:{outliers}")
+    assert pages.max == -(-outliers // 24)
+    pages.set_value(pages.max).run()
+    assert len(outlier_grid()) == outliers - 24 * (pages.max - 1)
+    assert (np.diff(outlier_grid()["score"].to_numpy()) <= 0).all()  # still most extreme first
