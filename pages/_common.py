@@ -19,6 +19,7 @@ from explorer.maps.projection import QUALITIES, UmapParams, map_quality, umap_pr
 from explorer.metrics.vendi import cached_analysis
 from explorer.store.thumbnails import thumbnail_files
 from explorer.store.work import JobProgress, SharedWork
+from pages._flags import STORE_ERRORS, problem_line
 from pages._sidebar import Choice
 
 
@@ -223,8 +224,12 @@ def flag_form(ids: list[str], flags, *, key: str = "flag_selection") -> None:
     with st.form(key, clear_on_submit=True):
         reason = st.text_input("Reason", placeholder="e.g. off-topic, duplicate, blurry")
         if st.form_submit_button(f"Flag {plural(len(ids), 'selected item')}", icon=":material/flag:"):
-            added = flags.add(ids, reason=reason.strip() or "flagged in the app", source="selection")
-            st.toast(f"{added:,} new flag(s) saved")
+            try:
+                added = flags.add(ids, reason=reason.strip() or "flagged in the app", source="selection")
+            except STORE_ERRORS as err:  # disk full, a locked or damaged database: said, nothing claimed saved
+                st.error(f"The flags were not saved: {problem_line(err)}", icon=":material/error:")
+            else:
+                st.toast(f"{added:,} new flag(s) saved")
 
 
 NEUTRAL = "#9aa5b1"

@@ -470,3 +470,25 @@ def test_the_audit_grids_page_through_every_outlier(tmp_path):
     pages.set_value(pages.max).run()
     assert len(outlier_grid()) == outliers - 24 * (pages.max - 1)
     assert (np.diff(outlier_grid()["score"].to_numpy()) <= 0).all()  # still most extreme first
+
+
+def test_a_full_disk_when_flagging_is_said_and_nothing_claimed_saved():
+    def page():
+        import streamlit as st
+
+        from pages._common import flag_form
+
+        class FullDisk:
+            def add(self, ids, **kw):
+                raise OSError(28, "No space left on device", "/cache/flags/x.sqlite")
+
+        flag_form(["a", "b"], FullDisk())
+        st.write("still here")
+
+    at = AppTest.from_function(page, default_timeout=60)
+    at.run()
+    at.text_input[0].set_value("blurry")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["The flags were not saved: No space left on device"]
+    assert not at.toast and at.markdown[-1].value == "still here"
