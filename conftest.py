@@ -20,9 +20,12 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
-# AppTest starts the app as vendiscope app does, through the launcher outside pages/: started at
-# app.py itself, Streamlit would run a page file alone on reruns (its old pages/ folder mode)
-APP = str(ROOT / "explorer" / "cli" / "launch" / "streamlit_app.py")
+# AppTest starts the app as vendiscope app does, through the script outside pages/ that the
+# launcher's st.App runs: started at app.py itself, Streamlit would run a page file alone on
+# reruns (its old pages/ folder mode)
+APP = str(ROOT / "explorer" / "cli" / "launch" / "run_app.py")
+# scripts Streamlit runs, not modules: importing the launcher would build its st.App in pytest
+collect_ignore_glob = ["explorer/cli/launch/*"]
 
 
 def page_file(name: str) -> str:

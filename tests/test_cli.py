@@ -299,6 +299,56 @@ def test_the_app_refuses_browsers_that_use_a_foreign_host_name(tmp_path):
             assert http_status(port, "127.0.0.1.rebind.example", path) == 403, path
 
 
+def test_the_app_server_hides_tracebacks_and_table_csv_downloads():
+    """Streamlit's own table "Download as CSV" would pass formulas through, and its error boxes
+    show tracebacks with server paths: both are off, for vendiscope app and a plain streamlit run."""
+    from explorer.cli.app import AppSettings, streamlit_command
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    cmd = streamlit_command(host="127.0.0.1", port=8501, settings=AppSettings())
+    options = {cmd[i]: cmd[i + 1] for i in range(len(cmd) - 1) if cmd[i].startswith("--client.")}
+    assert options["--client.disableDataExport"] == "true" and options["--client.showErrorDetails"] == "type"
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["disableDataExport"] is True and config["client"]["showErrorDetails"] == "type"
+    assert config["server"]["allowedHosts"] == ["localhost", "127.0.0.1", "::1"]
+    # the values are ones this Streamlit accepts
+    shown = subprocess.run([sys.executable, "-m", "streamlit", "config", "show", "--client.showErrorDetails", "type",
+                            "--client.disableDataExport", "true"], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert 'showErrorDetails = "type"' in shown.stdout and "disableDataExport = true" in shown.stdout
+
+
+def test_the_host_check_refuses_every_request_under_a_foreign_name():
+    """The app's ASGI middleware (fast; the served app is checked in the slow test above)."""
+    import asyncio
+
+    from explorer.cli.app import HostCheck
+
+    def request(kind: str, host: str | None, allowed: list[str]) -> list:
+        sent, reached = [], []
+
+        async def app(scope, receive, send):
+            reached.append(scope["type"])
+
+        async def send(message):
+            sent.append(message)
+
+        headers = [(b"host", host.encode())] if host is not None else []
+        asyncio.run(HostCheck(app, hosts=lambda: allowed)({"type": kind, "headers": headers}, None, send))
+        return reached or sent
+
+    names = ["localhost", "127.0.0.1", "::1", "box.example"]
+    for host in ("127.0.0.1:8501", "localhost", "[::1]:8501", "BOX.example.", "box.example:80"):
+        assert request("http", host, names) == ["http"] and request("websocket", host, names) == ["websocket"]
+    for host in ("rebind.example:8501", "127.0.0.1.rebind.example", "localhost@rebind.example", "", None):
+        refused = request("http", host, names)
+        assert refused[0]["status"] == 403 and b"not allowed" in refused[1]["body"], host
+        assert request("websocket", host, names) == [{"type": "websocket.close", "code": 1008}], host
+    assert request("lifespan", None, names) == ["lifespan"]
+    assert request("http", "anything.example", []) == ["http"]  # no list: Streamlit's default, every name
+
+
 def test_app_refuses_a_bad_path_at_launch(tmp_path, capsys):
     assert main(["app", str(tmp_path / "nowhere")]) == 2
     assert "no such file or folder" in capsys.readouterr().err

@@ -1,10 +1,12 @@
 """``vendiscope app``: serve the Streamlit app (bound to 127.0.0.1 unless told otherwise).
 
-Streamlit runs ``explorer/cli/launch/streamlit_app.py``, which executes the app's ``app.py``.
-The script Streamlit is handed must not sit beside a ``pages/`` folder: Streamlit would then treat the app as
-an old-style multipage app and serve a deep link such as ``/explore`` by running that page file
-alone, without app.py's navigation. ``app.py`` and ``pages/`` keep their places (a source checkout,
-or ``vendiscope_app/`` in a built wheel).
+Streamlit runs ``explorer/cli/launch/streamlit_app.py``: an ``st.App`` whose script,
+``run_app.py``, executes the app's ``app.py``, and whose middleware (:class:`HostCheck`) refuses
+requests made under a host name the app was not given. The scripts Streamlit is handed must not
+sit beside a ``pages/`` folder: Streamlit would then treat the app as an old-style multipage app
+and serve a deep link such as ``/explore`` by running that page file alone, without app.py's
+navigation. ``app.py`` and ``pages/`` keep their places (a source checkout, or ``vendiscope_app/``
+in a built wheel).
 """
 from __future__ import annotations
 
@@ -20,9 +22,13 @@ from explorer.cli.args import positive_int
 from explorer.data.access import PathPolicy
 
 APP_PACKAGE = "vendiscope_app"
-# what .streamlit/config.toml says for a checkout, passed explicitly so any folder works
+# what .streamlit/config.toml says for a checkout, passed explicitly so any folder works.
+# disableDataExport: Streamlit's own "Download as CSV" of a table would pass formulas through
+# (the app's downloads neutralise them); showErrorDetails "type": a visitor sees an error's type,
+# never its traceback, message or the server's paths (those go to the server's log)
 STREAMLIT_OPTIONS = {"server.headless": "true", "server.runOnSave": "false", "server.fileWatcherType": "none",
-                     "browser.gatherUsageStats": "false", "client.toolbarMode": "minimal"}
+                     "browser.gatherUsageStats": "false", "client.toolbarMode": "minimal",
+                     "client.disableDataExport": "true", "client.showErrorDetails": "type"}
 
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -95,9 +101,9 @@ def app_settings(argv: list[str]) -> AppSettings:
 
 def allowed_hosts(host: str, extra: list[str]) -> list[str]:
     """Host names a browser may use to reach the app: loopback, the bind address, this machine's
-    own names and addresses when it serves every network (0.0.0.0), and ``extra``. Streamlit
-    refuses the app's connection for any other name, so a page that rebinds its own domain
-    to 127.0.0.1 cannot drive the app.
+    own names and addresses when it serves every network (0.0.0.0), and ``extra``. Any other name
+    is refused, the WebSocket by Streamlit and every HTTP request by :class:`HostCheck`, so a page
+    that rebinds its own domain to 127.0.0.1 can neither drive the app nor read from it.
 
     >>> allowed_hosts("127.0.0.1", ["box.lan"])
     ['localhost', '127.0.0.1', '::1', 'box.lan']
@@ -114,6 +120,64 @@ def allowed_hosts(host: str, extra: list[str]) -> list[str]:
     elif host:
         names.append(host)
     return list(dict.fromkeys([*names, *extra]))
+
+
+def host_allowed(host: str | None, allowed: list[str]) -> bool:
+    """Whether a request's Host header names this app, by Streamlit's own rule for
+    ``server.allowedHosts``: the port is ignored, ``*.example.com`` matches subdomains, ``*``
+    anything, and an empty list allows every name (a plain ``streamlit run`` without the option).
+
+    >>> [host_allowed(h, ["localhost", "::1", "*.lan"]) for h in ("localhost:8501", "[::1]:8501", "box.lan",
+    ...                                                          "rebind.example", "localhost.rebind.example", None)]
+    [True, True, True, False, False, False]
+    """
+    if not allowed:
+        return True
+    if not host:
+        return False
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(f"//{host}")
+        name, _ = parts.hostname, parts.port  # .port checks that a port is a number in range
+    except ValueError:
+        return False
+    if name is None or parts.username is not None or parts.password is not None or parts.path or parts.query:
+        return False
+    name = name.lower().rstrip(".")
+    for pattern in (a.strip().lower().rstrip(".") for a in allowed):
+        if pattern == "*" or name == pattern or pattern.startswith("*.") and name.endswith(pattern[1:]):
+            return True
+    return False
+
+
+def _configured_hosts() -> list[str]:
+    import streamlit as st
+
+    return list(st.get_option("server.allowedHosts") or [])
+
+
+class HostCheck:
+    """ASGI middleware for the app's ``st.App``: answer 403 to any HTTP request, and refuse any
+    WebSocket, whose Host is not one of Streamlit's ``server.allowedHosts`` (what ``vendiscope
+    app`` passes: :func:`allowed_hosts`). Streamlit checks only the WebSocket itself; without
+    this, a page on a foreign name rebound to 127.0.0.1 could still fetch the app's files."""
+
+    def __init__(self, app, hosts=_configured_hosts) -> None:
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), None)
+            if not host_allowed(host, self.hosts()):
+                if scope["type"] == "websocket":  # closed before it is accepted: the handshake gets 403
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                await send({"type": "http.response.start", "status": 403,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+                await send({"type": "http.response.body", "body": b"This host name is not allowed.\n"})
+                return
+        await self.app(scope, receive, send)
 
 
 def app_script() -> Path:

@@ -1,18 +1,16 @@
-"""The script Streamlit runs for ``vendiscope app``; it executes the app's ``app.py``.
+"""What ``vendiscope app`` hands to ``streamlit run``: the app (``run_app.py``, which executes
+``app.py``) as an ``st.App``, Streamlit's supported way to add ASGI middleware, here the Host
+check of :class:`explorer.cli.app.HostCheck`.
 
-It sits alone in this folder (no ``pages/`` beside it, and nothing else that Streamlit's path
-insertion would expose) so that Streamlit serves deep links such as ``/explore`` through
-app.py's navigation; see :mod:`explorer.cli.app`. Not a module of the library: nothing imports it.
+Streamlit itself checks the Host header of the WebSocket only (``server.allowedHosts``); the
+middleware refuses every HTTP request too (the page, static files, media, uploads, health), so a
+page on a foreign name rebound to this machine (DNS rebinding) gets nothing from the server.
+``streamlit run`` finds the ``app`` below by reading this file, and serves it with its own
+settings (address, port, allowed hosts). Not a module of the library: nothing imports it.
 """
-import os
-import sys
-from pathlib import Path
+import streamlit as st
+from starlette.middleware import Middleware
 
-if __name__ == "__main__":
-    _script = Path(os.environ.get("VENDISCOPE_APP_SCRIPT") or Path(__file__).resolve().parents[3] / "app.py")
-    if str(_script.parent) not in sys.path:
-        sys.path.insert(0, str(_script.parent))  # the pages import each other as pages._common
-    # exec rather than runpy: runpy swaps sys.modules["__main__"], which Streamlit's concurrent
-    # sessions (threads of one process) share
-    exec(compile(_script.read_text(encoding="utf-8"), str(_script), "exec"),
-         {"__name__": "__main__", "__file__": str(_script)})
+from explorer.cli.app import HostCheck
+
+app = st.App("run_app.py", middleware=[Middleware(HostCheck)])
