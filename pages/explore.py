@@ -16,7 +16,15 @@ import streamlit as st
 
 from explorer.diagnostics.table import flag_masks
 from explorer.diagnostics.table import score_columns as diagnostic_scores
-from explorer.maps.selection import composition, percentile_mask, search_mask, summarize_selection
+from explorer.maps.selection import (
+    composition,
+    contains_mask,
+    filter_kinds,
+    percentile_mask,
+    range_mask,
+    search_mask,
+    summarize_selection,
+)
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.metrics.subsets import SubsetScorer
 from explorer.store.cache import hash_key
@@ -59,15 +67,30 @@ keep = np.ones(len(table), dtype=bool)
 query = st.sidebar.text_input("Search", key="explore_search", placeholder="words in texts, ids, metadata")
 if query.strip():
     keep &= memoized(("search", *base, query.strip().lower()), lambda: search_mask(table, query))
-meta = memoized(("meta", *base), lambda: [c for c in table.columns if c not in (*NOT_COLOURS, *SCORE_COLUMNS)
-                                          and 0 < table[c].nunique() <= 50])
+kinds = memoized(("filter-kinds", *base), lambda: filter_kinds(table, skip=(*NOT_COLOURS, *SCORE_COLUMNS)))
+meta = [c for c, kind in kinds.items() if kind == "values"]  # also what the map can be coloured by
 with st.sidebar.expander("Filter by metadata", icon=":material/filter_alt:"):
-    for column in meta:
-        values = memoized(("values", *base, column),
-                          lambda column=column: sorted(table[column].dropna().astype(str).unique()))
-        picked = st.multiselect(column, values, default=values, key=f"filter:{state.source}:{column}")
-        if len(picked) < len(values):  # all picked: no pass over the items, and missing values stay
-            keep &= table[column].astype(str).isin(picked).to_numpy()
+    for column, kind in kinds.items():
+        if kind == "values":
+            values = memoized(("values", *base, column),
+                              lambda column=column: sorted(table[column].dropna().astype(str).unique()))
+            picked = st.multiselect(column, values, default=values, key=f"filter:{state.source}:{column}")
+            if len(picked) < len(values):  # all picked: no pass over the items, and missing values stay
+                keep &= table[column].astype(str).isin(picked).to_numpy()
+        elif kind == "range":
+            lo, hi = memoized(("bounds", *base, column), lambda column=column: (
+                np.nanmin(table[column].to_numpy(np.float64)), np.nanmax(table[column].to_numpy(np.float64))))
+            whole = (int(lo), int(hi)) if pd.api.types.is_integer_dtype(table[column]) else (float(lo), float(hi))
+            chosen = st.slider(column, *whole, whole, key=f"range:{state.source}:{column}")
+            if tuple(chosen) != whole:  # the whole range: no pass over the items, and missing values stay
+                keep &= memoized(("range", *base, column, *chosen),
+                                 lambda column=column, chosen=chosen: range_mask(table[column], low=chosen[0],
+                                                                                 high=chosen[1]))
+        else:
+            text = st.text_input(column, key=f"contains:{state.source}:{column}", placeholder="contains…")
+            if text:
+                keep &= memoized(("contains", *base, column, text),
+                                 lambda column=column, text=text: contains_mask(table[column], text))
 low, high = st.sidebar.slider("Contribution h_i (percentile range)", 0, 100, (0, 100), key="h_range",
                               help="Low: redundant items; high: rare items")
 if (low, high) != (0, 100):

@@ -492,3 +492,27 @@ def test_a_full_disk_when_flagging_is_said_and_nothing_claimed_saved():
     assert not at.exception, at.exception
     assert [e.value for e in at.error] == ["The flags were not saved: No space left on device"]
     assert not at.toast and at.markdown[-1].value == "still here"
+
+
+def test_explore_filters_numbers_by_range_and_many_texts_by_what_they_contain(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(6)
+    np.save(tmp_path / "x.npy", rng.normal(size=(90, 8)).astype(np.float32))
+    items = pd.DataFrame({"id": [f"v{i:03d}" for i in range(90)], "width": np.arange(90) * 10,
+                          "caption": [f"{'red' if i % 3 else 'blue'} thing {i}" for i in range(90)]})
+    items.to_parquet(tmp_path / "items.parquet")
+    source = str(tmp_path / "x.npy")
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["app_settings"] = AppSettings(sources=[source])
+    at.session_state["embedder"] = "pixels"
+    at.run()
+    at.switch_page(page_file("explore")).run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == "All filtered items: 90 items"
+    at.sidebar.slider(key=f"range:{source}:width").set_value((100, 390)).run()
+    assert at.subheader[0].value == "All filtered items: 30 items"  # widths 100..390
+    at.sidebar.text_input(key=f"contains:{source}:caption").set_value("BLUE").run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == "All filtered items: 10 items"  # the multiples of 3 from 10 to 39
+    assert "caption" not in at.selectbox(key="explore_color").options  # too many values to colour by

@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 from matplotlib.path import Path as MplPath
 
-from explorer.maps.selection import in_box, in_polygon, nearest_items, percentile_mask, selection_mask
+from explorer.maps.selection import (
+    contains_mask,
+    filter_kinds,
+    in_box,
+    in_polygon,
+    nearest_items,
+    percentile_mask,
+    range_mask,
+    search_mask,
+    selection_mask,
+)
 
 
 def star_polygon(rng, n_vertices):
@@ -78,3 +88,39 @@ def test_subset_scores_match_the_exact_scores_directly_and_through_the_complemen
                 assert got[q] == pytest.approx(value, rel=1e-4), (share, q)
     assert scorer.scores(set_rows[:1]) == {}
     assert scorer.memo_bytes() < x.nbytes / 4  # it reads the embeddings, it does not own them
+
+
+def test_search_never_matches_a_missing_value_by_its_spelling():
+    import pandas as pd
+
+    t = pd.DataFrame({"id": ["a", "b", "c", "d"], "text": [None, "none of these", np.nan, "Not a NaN"],
+                      "label": pd.Series(["x", None, "y", None], dtype="string"),
+                      "kind": pd.Categorical(["p", None, "q", "p"])})
+    assert search_mask(t, "none").tolist() == [False, True, False, False]
+    assert search_mask(t, "nan").tolist() == [False, False, False, True]
+    assert search_mask(t, "<na>").tolist() == [False] * 4
+    assert search_mask(t, "x").tolist() == [True, False, False, False]
+
+
+def test_range_and_contains_filters_and_which_columns_get_which():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    t = pd.DataFrame({"id": [f"i{k}" for k in range(100)], "label": rng.choice(["cat", "dog"], 100),
+                      "width": rng.integers(10, 1000, 100).astype(float),
+                      "caption": [f"a {w} photo" for w in rng.choice(["red", "blue", "Green"], 100)],
+                      "flagged": rng.random(100) < 0.5, "tags": [["x"]] * 100, "empty": [None] * 100})
+    t.loc[3, "width"] = np.nan
+    t.loc[4, "caption"] = None
+    t["caption"] = t["caption"] + [f" {k}" for k in range(100)]  # every caption distinct
+    assert filter_kinds(t, skip=("id",)) == {"label": "values", "width": "range", "caption": "contains",
+                                             "flagged": "values"}
+    inside = range_mask(t["width"], low=200, high=600)
+    expected = (t["width"] >= 200) & (t["width"] <= 600)  # NaN compares False
+    assert inside.tolist() == expected.tolist() and not inside[3]
+    # the full range still leaves out the missing value: the page applies the filter only when narrowed
+    assert range_mask(t["width"], low=t["width"].min(), high=t["width"].max()).sum() == 99
+    green = contains_mask(t["caption"], "GREEN")
+    assert green.tolist() == t["caption"].str.contains("Green", na=False).tolist() and green.sum() > 0
+    assert not contains_mask(t["caption"], "none")[4]
+    assert contains_mask(t["caption"], "").all()

@@ -163,11 +163,74 @@ def search_mask(table, query: str, *, columns: list[str] | None = None) -> np.nd
         return np.ones(len(table), dtype=bool)
     columns = columns or [c for c in table.columns if c not in ("path", "digest", "kind")
                           and (table[c].dtype == object or str(table[c].dtype) in ("string", "str", "category"))]
-    haystack = table[columns].astype(str).fillna("").agg(" ".join, axis=1).str.lower()
+    # missing values become "" before the text conversion, so "none" or "nan" never match them
+    frame = table[columns].astype(object)
+    haystack = frame.where(frame.notna(), "").astype(str).agg(" ".join, axis=1).str.lower()
     mask = np.ones(len(table), dtype=bool)
     for word in words:
         mask &= haystack.str.contains(word, regex=False).to_numpy()
     return mask
+
+
+def range_mask(values, *, low: float, high: float) -> np.ndarray:
+    """Items whose number lies in [``low``, ``high``]; missing or non-numeric values are outside.
+
+    >>> range_mask([1, 5, None, "7", "x"], low=2, high=7).tolist()
+    [False, True, False, True, False]
+    """
+    import pandas as pd
+
+    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return (numbers >= low) & (numbers <= high)
+
+
+def contains_mask(values, text: str) -> np.ndarray:
+    """Items whose value contains ``text`` (case-insensitive, as typed; empty: every item); a
+    missing value contains nothing.
+
+    >>> contains_mask(["Red car", None, "bird", float("nan")], "R").tolist()
+    [True, False, True, False]
+    """
+    import pandas as pd
+
+    series = pd.Series(values, dtype=object)
+    if not text:
+        return np.ones(len(series), dtype=bool)
+    found = series.where(series.notna(), "").astype(str).str.lower().str.contains(text.lower(), regex=False)
+    return found.to_numpy(dtype=bool) & series.notna().to_numpy()
+
+
+def filter_kinds(table, *, skip=(), max_values: int = 50) -> dict[str, str]:
+    """How each metadata column can be filtered: ``"values"`` (pick among at most ``max_values``
+    distinct values), ``"range"`` (numbers with more distinct values) or ``"contains"`` (text
+    with more distinct values). Columns in ``skip``, empty ones and unhashable ones are left out.
+
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"label": ["a", "b"] * 40, "size": range(80), "caption": [f"c{i}" for i in range(80)]})
+    >>> filter_kinds(t, max_values=50)
+    {'label': 'values', 'size': 'range', 'caption': 'contains'}
+    """
+    import pandas as pd
+
+    kinds: dict[str, str] = {}
+    for column in table.columns:
+        if column in skip:
+            continue
+        values = table[column]
+        try:
+            distinct = values.nunique()
+        except TypeError:  # lists or dicts in the cells
+            continue
+        if distinct == 0:
+            continue
+        if distinct <= max_values:
+            kinds[column] = "values"
+        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            kinds[column] = "range"
+        elif values.dtype == object or pd.api.types.is_string_dtype(values):
+            kinds[column] = "contains"
+    return kinds
 
 
 def composition(table, rows: np.ndarray, *, by: str) -> dict[str, int]:
