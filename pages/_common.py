@@ -74,6 +74,16 @@ def with_progress(key: tuple, compute, *, label: str):
     return value
 
 
+def in_stage(stage: str, compute):
+    """``compute()`` as a :func:`with_progress` job that names its stage, for library work that
+    reports no progress of its own: the page then shows what it waits for, not a blank."""
+    def run(job):
+        job.report(0, 0, stage)
+        return compute()
+
+    return run
+
+
 def memo_get(key: tuple):
     """The shared result under ``key``, or None (nothing is computed)."""
     return shared_work().get(key)
@@ -177,15 +187,19 @@ def _map_progress(full_key: tuple) -> None:
 
 def analysis_of(state: PageState) -> dict:
     """Spectrum, modes and per-item contributions of the chosen sets (disk-cached)."""
-    return memoized(("analysis", state.source, state.embedder.cache_key(), tuple(state.chosen)),
-                    lambda: cached_analysis(state.result.embeddings[state.mask]))
+    n = int(state.mask.sum())
+    return with_progress(("analysis", state.source, state.embedder.cache_key(), tuple(state.chosen)),
+                         in_stage("spectrum, modes and per-item contributions",
+                                  lambda: cached_analysis(state.result.embeddings[state.mask])),
+                         label=f"Analysing {plural(n, 'item')}")
 
 
 def clusters_of(state: PageState, *, k: int) -> np.ndarray:
     """k-means cluster ids (``"c0"``...) of the chosen sets' items, one per item, made once per k."""
     k = max(1, min(k, int(state.mask.sum())))
-    return memoized(("clusters", state.source, state.embedder.cache_key(), tuple(state.chosen), k),
-                    lambda: kmeans_labels(state.result.embeddings[state.mask], k=k))
+    return with_progress(("clusters", state.source, state.embedder.cache_key(), tuple(state.chosen), k),
+                         in_stage(f"k-means, k = {k}", lambda: kmeans_labels(state.result.embeddings[state.mask], k=k)),
+                         label=f"Clustering {plural(int(state.mask.sum()), 'item')}")
 
 
 def thumbnails(rows: pd.DataFrame, *, width: int) -> list[str]:

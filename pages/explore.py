@@ -34,11 +34,13 @@ from pages._common import (
     analysis_of,
     clusters_of,
     flag_form,
+    in_stage,
     item_grid,
     memoized,
     page_slice,
     plural,
     prepare,
+    with_progress,
 )
 from pages._diagnostics import comparison_of, reference_choice
 from pages._inspect import hover_texts, inspect_map, opened_item, scored_table
@@ -145,8 +147,10 @@ def map_and_selection() -> None:
 
     shape = events.selection
     set_rows = np.flatnonzero(state.mask)
-    scorer = memoized(("subset-scorer", *base),
-                      lambda: SubsetScorer(q=DEFAULT_ORDERS).fit(state.result.embeddings, rows=set_rows))
+    scorer = with_progress(("subset-scorer", *base),
+                           in_stage("the Gram matrix that scores selections",
+                                    lambda: SubsetScorer(q=DEFAULT_ORDERS).fit(state.result.embeddings, rows=set_rows)),
+                           label=f"Preparing the selection scores of {plural(len(set_rows), 'item')}")
     summary = memoized(("selection", *base, keep_key, json.dumps(shape, sort_keys=True)),
                        lambda: summarize_selection(xy_all[rows], shape, rank_by=rank[rows], scorer=scorer,
                                                    rows=set_rows[rows]))

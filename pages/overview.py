@@ -9,7 +9,17 @@ from explorer.maps.selection import shape_mask
 from explorer.metrics.equal_n import cached_bootstrap_scores, cached_group_scores, interval_text, score_columns
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.store.flags import FlagStore
-from pages._common import analysis_of, flag_form, item_grid, memoized, page_slice, plural, prepare
+from pages._common import (
+    analysis_of,
+    flag_form,
+    in_stage,
+    item_grid,
+    memoized,
+    page_slice,
+    plural,
+    prepare,
+    with_progress,
+)
 from pages._inspect import hover_texts, inspect_map, opened_item, scored_table
 from pages._map import colour_of
 from pages._sidebar import kept_choice, remembered_selectbox
@@ -23,8 +33,10 @@ result = state.result
 st.subheader("Vendi scores per set")
 st.caption("Cosine kernel on the embeddings, through the d×d covariance; eigenvalues below the "
            "stated tolerance are dropped. Scores grow with n: compare sets of equal size.")
-table = memoized(("scores", source, embedder.cache_key(), tuple(chosen)),
-                 lambda: cached_group_scores(result.embeddings[mask], items.loc[mask, "set"]))
+table = with_progress(("scores", source, embedder.cache_key(), tuple(chosen)),
+                      in_stage(f"Vendi scores of {plural(len(chosen), 'set')}",
+                               lambda: cached_group_scores(result.embeddings[mask], items.loc[mask, "set"])),
+                      label=f"Scoring {plural(int(mask.sum()), 'item')}")
 cols = score_columns(DEFAULT_ORDERS)
 for row in table.to_dict("records"):
     st.markdown(f"**{row['group']}** · {plural(row['n'], 'item')} · rank {row['rank']}")
@@ -35,9 +47,11 @@ if len(table) > 1:
     counts = items.loc[mask, "set"].astype(str).value_counts()
     n_eq = int(counts.min())
     if n_eq >= 2:
-        boot = memoized(("boot", source, embedder.cache_key(), tuple(chosen), n_eq),
-                        lambda: cached_bootstrap_scores(result.embeddings[mask], items.loc[mask, "set"],
-                                                        n_boot=30).to_dict("records"))
+        boot = with_progress(("boot", source, embedder.cache_key(), tuple(chosen), n_eq),
+                             in_stage(f"30 random subsets of {n_eq:,} items per set",
+                                      lambda: cached_bootstrap_scores(result.embeddings[mask], items.loc[mask, "set"],
+                                                                      n_boot=30).to_dict("records")),
+                             label="Scoring the sets at equal size")
         rows = []
         for row in boot:
             rows.append({"set": row["group"], **{

@@ -125,3 +125,19 @@ def test_inline_work_runs_in_the_callers_thread_and_is_still_shared():
     with pytest.raises(Stop):
         work.run("s", stopped, inline=True)
     assert work.run("s", lambda job: "again") == "again"
+
+
+def test_a_stage_without_counts_says_how_long_it_has_run(monkeypatch):
+    """Library work that reports no counts (k-means, a spectrum) still shows that it is alive."""
+    import explorer.store.work as work
+
+    now = [time.monotonic()]  # a stage's start is stamped by the real clock
+    monkeypatch.setattr(work.time, "monotonic", lambda: now[0])
+    job = work.Job("k")
+    job.report(0, 0, "k-means, k = 10")
+    assert job.progress.describe() == "k-means, k = 10"
+    now[0] += 42.4
+    assert job.progress.describe() == "k-means, k = 10 · 42 s"
+    job.report(3, 10, "counted")  # a stage with counts shows them, not the time
+    assert job.progress.describe().startswith("counted: 3/10") and " s left" in job.progress.describe()
+    assert not job.progress.describe().endswith(" 42 s")

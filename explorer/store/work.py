@@ -60,6 +60,9 @@ class JobProgress:
         'embedding: 0/10'
         """
         text = f"{self.stage}: {self.done:,}/{self.total:,}" if self.total else self.stage
+        waited = time.monotonic() - self.stage_started
+        if not self.total and waited >= 1:  # a stage without counts: how long it has run, so it looks alive
+            text += f" · {waited:,.0f} s"
         if self.rate:
             text += f" · {self.rate:,.1f}/s"
         if self.eta is not None and self.done < self.total:
