@@ -5,7 +5,7 @@ import pandas as pd
 
 from explorer.compare.comparison import cached_comparison
 from explorer.diagnostics import registered
-from pages._common import PageState, with_progress
+from pages._common import PageState, plural, with_progress
 from pages._sidebar import remembered_selectbox
 
 
@@ -29,4 +29,4 @@ def comparison_of(state: PageState, reference: str) -> tuple[dict, pd.DataFrame]
     # loaded later in this server process is not hidden by a result computed without it
     key = ("compare", state.source, state.embedder.cache_key(), tuple(state.chosen), reference,
            tuple(sorted(registered())))
-    return with_progress(key, compute, label=f"Comparing {len(state.chosen) - 1} set(s) with {reference}")
+    return with_progress(key, compute, label=f"Comparing {plural(len(state.chosen) - 1, 'set')} with {reference}")
