@@ -15,7 +15,7 @@ import numpy as np
 from explorer.data.arrays import normalize_rows
 from explorer.neighbors.exact import distance_blocks
 from explorer.neighbors.graph import SetNeighbors, set_neighbors
-from explorer.neighbors.index import choose_method
+from explorer.neighbors.index import GROW_START, choose_method
 from explorer.neighbors.search import cross_knn
 
 CANDIDATES = 10  # nearest reference items giving an outside sample its distance-to-ball ratio
@@ -133,14 +133,19 @@ def _range_balls(real_index, fake_index, real_radii, fake_radii, *, candidates: 
     np.minimum.at(ratio, fj, d.astype(np.float64) / np.maximum(real_radii[ri].astype(np.float64), 1e-12))
     rarity = np.full(n_fake, np.inf)
     np.minimum.at(rarity, fj, real_radii[ri].astype(np.float64))
-    kr = min(candidates, n_real)
+    # one search of the samples among the reference serves three ends: each sample's nearest
+    # reference item, the ratio of those outside every ball, and the first k-NN lists that the
+    # range search over sample balls grows from (a search fewer: measured, searches are ~2/3 of
+    # the time at 50k)
+    kr = min(max(candidates, GROW_START), n_real)
     cand, dist = real_index.search(fake_index.base_, k=kr)
     forward = real_index.report_
     outside = fake_counts == 0
-    ratio[outside] = (dist[outside] / np.maximum(real_radii[cand[outside]], 1e-12)).min(axis=1)
+    near = slice(0, min(candidates, kr))
+    ratio[outside] = (dist[outside, near] / np.maximum(real_radii[cand[outside, near]], 1e-12)).min(axis=1)
     nearest_idx, nearest_d2 = cand[:, 0], dist[:, 0].astype(np.float64) ** 2
     f_lim = np.sqrt(fake_radii.astype(np.float64) ** 2 + SLACK)
-    _, inside_fake_balls, _ = real_index.range_search(fake_index.base_, radius=f_lim)
+    _, inside_fake_balls, _ = real_index.range_search(fake_index.base_, radius=f_lim, known=(cand, dist))
     recalled = np.zeros(n_real, dtype=bool)
     recalled[inside_fake_balls] = True
     return real_counts, fake_counts, ratio, rarity, nearest_idx, nearest_d2, recalled, {
