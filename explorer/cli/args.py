@@ -36,3 +36,11 @@ def add_neighbors_option(parser: argparse.ArgumentParser) -> None:
                         help="nearest-neighbour search: exact, HNSW (faiss, approximate, its recall measured and "
                              "reported), cuda (exact on the GPU); auto picks by size (default; also "
                              "$VENDISCOPE_NEIGHBORS)")
+
+
+def add_ray_option(parser: argparse.ArgumentParser) -> None:
+    """``--ray [ADDRESS]``: run on a Ray cluster (the optional extra ``vendiscope[ray]``)."""
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="run on Ray: alone, the cluster in $RAY_ADDRESS or else a local Ray started for this "
+                             "run; 'auto' (the cluster this machine is part of), ray://HOST:PORT or HOST:PORT. "
+                             "Put it after the positional arguments. Needs: pip install 'vendiscope[ray]'")

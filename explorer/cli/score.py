@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.cli.args import positive_int
+from explorer.cli.args import add_ray_option, positive_int
+from explorer.data.errors import InputError
 from explorer.data.outputs import check_set
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label, parse_orders
 
@@ -25,7 +26,8 @@ def add_parser(sub) -> None:
     p.add_argument("--method", choices=("auto", "exact", "dual", "rff", "nystrom"), default="auto",
                    help="auto: dual (d x d) for cosine; exact RBF up to 3000 items, Nystrom above")
     p.add_argument("--contributions", type=Path, metavar="OUT.parquet",
-                   help="write per-item contributions (id, entropy h_i, loo_delta, crowdedness)")
+                   help="write per-item contributions (id, entropy h_i, loo_delta, crowdedness); with --ray a "
+                        "folder of Parquet shards")
     p.add_argument("--groups", metavar="COLUMN",
                    help="also score each group at equal n: a manifest column, or kmeans:K for K clusters")
     p.add_argument("--manifest", help="table with one row per embedding (default: items.parquet beside INPUT)")
@@ -37,6 +39,7 @@ def add_parser(sub) -> None:
     p.add_argument("--column", help="array column of a .parquet")
     p.add_argument("--rtol", type=float, help="relative eigenvalue tolerance (default: by precision)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    add_ray_option(p)
     p.set_defaults(func=run)
 
 
@@ -56,10 +59,12 @@ def run(args: argparse.Namespace) -> int:
 
     from explorer.data.arrays import load_array
     from explorer.maps.clusters import kmeans_labels
-    from explorer.metrics.equal_n import bootstrap_scores, interval_text
+    from explorer.metrics.equal_n import bootstrap_scores
     from explorer.metrics.vendi import VendiAnalysis
     from explorer.store.cache import atomic_write_bytes
 
+    if args.ray is not None:  # the distributed path: explorer.distributed, through Ray
+        return run_ray(args)
     x = load_array(args.input, key=args.key, column=args.column, mmap=True)
     orders = parse_orders(args.q)
     analysis = VendiAnalysis(q=orders, kernel=args.kernel, method=args.method, sigma=args.sigma, rtol=args.rtol,
@@ -113,9 +118,17 @@ def run(args: argparse.Namespace) -> int:
                            "ci": {order_label(o): [row[f"VS_{order_label(o)}_lo"], row[f"VS_{order_label(o)}_hi"]]
                                   for o in orders}}
             for row in table.to_dict("records")}
-    if args.json:
+    print_scores(out, as_json=args.json)
+    return 0
+
+
+def print_scores(out: dict, *, as_json: bool) -> None:
+    """The scores as JSON or as the text report."""
+    from explorer.metrics.equal_n import interval_text
+
+    if as_json:
         print(json.dumps(out))
-        return 0
+        return
     extra = f"  sigma={out['sigma']:.4g}" if "sigma" in out else ""
     print(f"n={out['n']}  kernel={out['kernel']}  method={out['method']}{extra}  rank={out['rank']}  "
           f"eigenvalue rtol={out['eigenvalue_rtol']:.1e} ({out['eigenvalues_dropped']} dropped)")
@@ -125,4 +138,48 @@ def run(args: argparse.Namespace) -> int:
     for name, g in out.get("groups", {}).items():  # a group scored whole gets no degenerate [a, a] interval
         print(f"  [{name}] n={g['n']}/{g['n_total']}  " + "  ".join(
             f"VS_{q}={interval_text(v, *g['ci'][q], draws=g['draws'])}" for q, v in g["scores"].items()))
+
+
+def _npy_ids(args: argparse.Namespace, n: int) -> list[str] | None:
+    """Row names of a ``.npy`` for --contributions: the manifest's ids (items.parquet beside it by
+    default, checked as the single-process path checks it), else None (row numbers)."""
+    default = Path(args.input).with_name("items.parquet")
+    path = Path(args.manifest) if args.manifest else (default if default.is_file() else None)
+    if path is None:
+        return None
+    if path == default:
+        check_set(default.parent, [Path(args.input).name, default.name])
+    manifest = _read_manifest(path, n)
+    return manifest["id"].astype(str).tolist() if "id" in manifest else None
+
+
+def run_ray(args: argparse.Namespace) -> int:
+    """``vendiscope score INPUT --ray [ADDRESS]``."""
+    from explorer.cli.distributed import quiet_ray
+    from explorer.distributed.score import RayVendi
+    from explorer.distributed.session import ray_session
+    from explorer.distributed.sources import open_source
+    from explorer.metrics.spectrum import parse_orders
+
+    if args.groups:
+        raise InputError("--groups scores groups at equal n on one machine; drop --ray for it")
+    if args.key:
+        raise InputError("--key reads an .npz, which is read whole on one machine; with --ray give a .npy or "
+                         "a folder of Parquet shards")
+    orders = parse_orders(args.q)
+    with ray_session(args.ray) as ray:
+        quiet_ray(ray, quiet=args.json)
+        source = open_source(args.input, column=args.column, ray=ray)
+        analysis = RayVendi(q=orders, kernel=args.kernel, method=args.method, sigma=args.sigma, rtol=args.rtol,
+                            seed=args.seed).fit(source, ray=ray, vectors=bool(args.contributions))
+        out = analysis.result().to_dict()
+        out["effective_rank"] = analysis.effective_rank_
+        if args.contributions:
+            ids = _npy_ids(args, source.n) if source.kind == "npy" else None
+            shards = analysis.write_contributions(source, args.contributions, ray=ray, ids=ids)
+            out["contributions"] = str(args.contributions)
+            out["contribution_shards"] = shards
+        out["ray"] = {"blocks": analysis.n_blocks_, "seconds": {k: round(v, 3) for k, v in
+                                                                analysis.stage_seconds_.items()}}
+    print_scores(out, as_json=args.json)
     return 0
