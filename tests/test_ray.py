@@ -3,8 +3,10 @@ embeddings agree with the single-process path; a killed worker loses and duplica
 input is reported as the local path reports it."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 # before ray is imported: a one-machine Ray whose every address is 127.0.0.1, and no usage report
@@ -22,6 +24,7 @@ from explorer.data.errors import InputError  # noqa: E402
 from explorer.distributed.score import RayVendi  # noqa: E402
 from explorer.distributed.session import import_ray, ray_session, resolve_address  # noqa: E402
 from explorer.distributed.sources import open_source  # noqa: E402
+from explorer.embed.models.pixels import PixelEmbedder  # noqa: E402
 from explorer.metrics.vendi import VendiAnalysis  # noqa: E402
 
 ray = pytest.importorskip("ray")
@@ -120,6 +123,7 @@ def test_cli_score_and_contributions_match_the_local_cli(cluster, tmp_path, rng,
         np.testing.assert_allclose(b.loc[a.index, column], a[column], rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_parquet_shards_read_by_ray_data(cluster, tmp_path, rng):
     x = clustered(rng, n=900)
     ids = [f"r{i}" for i in range(len(x))]
@@ -140,6 +144,107 @@ def test_an_open_session_is_used_and_left_open(cluster):
     with ray_session() as session:
         assert session is cluster
     assert cluster.is_initialized()
+
+
+def image_folder(root: Path, n: int, rng) -> Path:
+    """``n`` small PNGs in two label folders, plus a corrupt file and an empty one."""
+    from PIL import Image
+
+    for i in range(n):
+        folder = root / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = (rng.random((12, 12, 3)) * 255).astype(np.uint8)
+        Image.fromarray(pixels).resize((24, 20)).save(folder / f"img{i:03d}.png")
+    (root / "a" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really an image")
+    (root / "b" / "empty.jpg").write_bytes(b"")
+    return root
+
+
+def shards_of(folder: Path) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(p) for p in sorted((folder / "embeddings").glob("part-*.parquet"))],
+                     ignore_index=True)
+
+
+@pytest.mark.slow
+def test_embed_then_score_on_ray_equals_the_local_path(cluster, tmp_path, rng, capsys):
+    data = image_folder(tmp_path / "images", 30, rng)
+    local, dist = tmp_path / "local", tmp_path / "dist"
+    assert main(["embed", str(data), "--model", "pixels", "--out", str(local), "--quiet",
+                 "--cache-dir", str(tmp_path / "cache-local")]) == 0
+    assert main(["embed", str(data), "--model", "pixels", "--out", str(dist), "--quiet", "--batch-size", "8",
+                 "--cache-dir", str(tmp_path / "cache-ray"), "--ray"]) == 0
+    capsys.readouterr()
+    # the same items, in the same order, and the same skipped items with the same reasons
+    pd.testing.assert_frame_equal(pd.read_parquet(dist / "items.parquet"), pd.read_parquet(local / "items.parquet"))
+    assert (dist / "skipped.csv").read_bytes() == (local / "skipped.csv").read_bytes()
+    skipped = pd.read_csv(local / "skipped.csv")
+    assert sorted(skipped["id"]) == ["a/corrupt.png", "b/empty.jpg"]
+    # the same vectors, row for row
+    shards = shards_of(dist)
+    assert shards["id"].tolist() == pd.read_parquet(local / "items.parquet")["id"].tolist()
+    a, b = np.load(local / "embeddings.npy"), np.stack(shards["embedding"].to_numpy())
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cos.min() >= 0.9999
+    summary = json.loads((dist / "summary.json").read_text())
+    assert summary["computed"] == 30 and summary["skipped"] == 2 and summary["ray"]["cpus"] == 2
+    assert "embeddings/part-00000.parquet" in summary["files"] and "embeddings.npy" not in summary["files"]
+    # score from the shards, on the cluster, as the local path scores its .npy
+    assert main(["score", str(local / "embeddings.npy"), "--json"]) == 0
+    expected = json.loads(capsys.readouterr().out)["scores"]
+    assert main(["score", str(dist / "embeddings"), "--json", "--ray"]) == 0
+    assert_scores_close(json.loads(capsys.readouterr().out)["scores"], expected)
+    # a rerun embeds nothing again: everything comes from the cache
+    assert main(["embed", str(data), "--model", "pixels", "--out", str(dist), "--quiet",
+                 "--cache-dir", str(tmp_path / "cache-ray"), "--ray"]) == 0
+    again = json.loads((dist / "summary.json").read_text())
+    assert (again["from_cache"], again["computed"], again["embedded"]) == (30, 0, 30)
+
+
+def actor_processes() -> list:
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        title = " ".join(proc.info["cmdline"] or [])
+        if title.startswith("ray::") and "MapWorker" in title and "EmbedBatches" in title:
+            found.append(proc)
+    return found
+
+
+class SlowPixels(PixelEmbedder):
+    """Pixels, a batch every 0.1 s: the job is still running when its worker is killed."""
+
+    def encode(self, batch):
+        time.sleep(0.1)
+        return super().encode(batch)
+
+
+def test_a_killed_actor_loses_and_duplicates_nothing(cluster, tmp_path, rng):
+    import ray.cloudpickle
+
+    from explorer.data.datasets import load_dataset
+    from explorer.distributed.embed import embed_with_ray
+    from explorer.embed.pipeline import embed_dataset
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test's embedder, for the workers
+    dataset = load_dataset(str(image_folder(tmp_path / "images", 120, rng)))
+    killed: list[int] = []
+
+    def kill_one_actor(done: int, total: int, message: str) -> None:
+        if done and not killed and done < total:
+            procs = actor_processes()
+            assert procs, "no model actor found"
+            killed.append(procs[0].pid)
+            os.kill(procs[0].pid, signal.SIGKILL)
+
+    result = embed_with_ray(dataset, SlowPixels(), ray=cluster, cache_dir=tmp_path / "cache", batch_size=4,
+                            chunk_size=16, progress=kill_one_actor)
+    assert killed and killed[0] in result.workers and len(result.workers) >= 2  # killed mid-job, then replaced
+    local = embed_dataset(dataset, PixelEmbedder(), cache_dir=tmp_path / "cache-local")
+    assert result.items["id"].tolist() == local.items["id"].tolist()  # nothing lost, nothing twice
+    assert result.items["id"].is_unique and len(result.items) == 120 and result.n_computed == 120
+    np.testing.assert_array_equal(result.embeddings, local.embeddings)
+    pd.testing.assert_frame_equal(result.skipped, local.skipped)
 
 
 @pytest.mark.slow

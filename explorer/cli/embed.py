@@ -5,8 +5,10 @@ import argparse
 import signal
 import sys
 
-from explorer.cli.args import non_negative_int, positive_int
+from explorer.cli.args import add_ray_option, non_negative_int, positive_int
 from explorer.embed.registry import describe_embedders
+
+SHARD_ROWS = 65_536  # rows per Parquet shard of a --ray run (128 MiB of 512-d float32)
 
 
 def add_parser(sub) -> None:
@@ -31,6 +33,7 @@ def add_parser(sub) -> None:
     p.add_argument("--cache-dir", help="cache folder (default: $VENDISCOPE_CACHE or ~/.cache/vendiscope)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_ray_option(p)
     p.set_defaults(func=run)
 
 
@@ -60,9 +63,12 @@ def run(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM saves the finished part, as Ctrl-C does
     try:
-        result = embed_dataset(dataset, embedder, cache_dir=args.cache_dir, batch_size=args.batch_size,
-                               chunk_size=args.chunk_size, num_workers=args.workers, decode=args.decode,
-                               progress=progress)
+        if args.ray is not None:  # the distributed path: explorer.distributed, through Ray
+            result = _embed_on_ray(args, dataset, embedder, progress)
+        else:
+            result = embed_dataset(dataset, embedder, cache_dir=args.cache_dir, batch_size=args.batch_size,
+                                   chunk_size=args.chunk_size, num_workers=args.workers, decode=args.decode,
+                                   progress=progress)
     except Interrupted as stop:
         bar.close()
         print(f"interrupted: {stop}", file=sys.stderr)
@@ -75,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         for row in result.skipped.head(10).itertuples(index=False):
             print(f"  {row.id}: {row.reason}", file=sys.stderr)
         return 2
-    out = write_embeddings(result, args.out)
+    # a run on Ray writes Parquet shards (id, embedding) that Ray Data reads back where they are
+    out = write_embeddings(result, args.out, shard_rows=SHARD_ROWS if args.ray is not None else None)
     summary = result.summary()
     print(f"embedded {summary['embedded']} items ({summary['from_cache']} from cache, "
           f"{summary['computed']} computed at {summary['items_per_second'] or 0:.1f} items/s) with "
@@ -85,6 +92,21 @@ def run(args: argparse.Namespace) -> int:
         for row in result.skipped.head(20).itertuples(index=False):
             print(f"  {row.id}: {row.reason}", file=sys.stderr)
     return 0
+
+
+def _embed_on_ray(args: argparse.Namespace, dataset, embedder, progress):
+    from explorer.cli.distributed import quiet_ray
+    from explorer.data.errors import InputError
+    from explorer.distributed.embed import embed_with_ray
+    from explorer.distributed.session import ray_session
+
+    if args.decode == "gpu" or args.workers is not None:
+        raise InputError("--decode gpu and --workers are for one machine; with --ray, decoding runs in Ray's "
+                         "CPU tasks")
+    with ray_session(args.ray) as ray:
+        quiet_ray(ray, quiet=True)  # vendiscope's own bar shows the progress
+        return embed_with_ray(dataset, embedder, ray=ray, cache_dir=args.cache_dir, batch_size=args.batch_size,
+                              chunk_size=args.chunk_size, progress=progress)
 
 
 def _interrupt(signum, frame) -> None:

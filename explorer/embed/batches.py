@@ -40,11 +40,25 @@ class ItemBatches:
     def __getitem__(self, b: int) -> Batch:
         digests, inputs, failures = [], [], {}
         for digest, row in self.jobs[b * self.batch_size : (b + 1) * self.batch_size]:
-            try:
-                inputs.append(self.read(row))
+            payload, reason = read_or_reason(self.read, row)
+            if reason is None:
+                inputs.append(payload)
                 digests.append(digest)
-            except ImageError as err:
-                failures[digest] = str(err)
-            except Exception as err:  # noqa: BLE001 - a preprocessing bug must not kill the job
-                failures[digest] = f"could not preprocess: {type(err).__name__}: {err}"
+            else:
+                failures[digest] = reason
         return digests, self.collate(inputs) if inputs else None, failures
+
+
+def read_or_reason(read, row: dict) -> tuple[Any, str | None]:
+    """``(read(row), None)``, or ``(None, reason)`` when the item cannot be used: the reason a
+    skipped item gets, wherever it is decoded (DataLoader workers, Ray tasks).
+
+    >>> read_or_reason(lambda row: 1 / 0, {})
+    (None, 'could not preprocess: ZeroDivisionError: division by zero')
+    """
+    try:
+        return read(row), None
+    except ImageError as err:
+        return None, str(err)
+    except Exception as err:  # noqa: BLE001 - a preprocessing bug must not kill the job
+        return None, f"could not preprocess: {type(err).__name__}: {err}"

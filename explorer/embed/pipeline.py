@@ -27,6 +27,7 @@ from explorer.store.export import to_bytes
 
 Progress = Callable[[int, int, str], None]
 FLUSH_SECONDS = 30.0
+SHARDS = "embeddings"  # the folder of Parquet shards in an output folder written with shard_rows
 
 
 class Interrupted(KeyboardInterrupt):
@@ -90,6 +91,27 @@ def unreadable_reason(path: str, err: Exception) -> str:
     return f"file not readable: {getattr(err, 'strerror', None) or err}"
 
 
+def digest_or_reason(row: dict) -> tuple[str | None, str | None]:
+    """An item's content digest, or the reason it cannot be read (the memo-free twin of the
+    per-item step of :func:`embed_dataset`, for workers that hash items where they are).
+
+    >>> digest_or_reason({"kind": "image", "path": "/no/such.png"})
+    (None, 'file not found')
+    """
+    if row["kind"] == "text":
+        return item_digest(row), None
+    path = str(row["path"])
+    if is_virtual(path):
+        try:
+            return hashlib.sha1(read_item(path)).hexdigest(), None
+        except (OSError, ValueError, IndexError, KeyError) as err:
+            return None, f"cannot read the item: {err}"
+    try:
+        return item_digest(row), None
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
+        return None, unreadable_reason(path, err)
+
+
 def _digests(items: pd.DataFrame, *, cache_dir=None) -> tuple[list[str | None], dict[int, str]]:
     """Content digests of all items. File digests are remembered by (path, size, mtime), so an
     unchanged dataset is not re-read on every open."""
@@ -113,11 +135,10 @@ def _digests(items: pd.DataFrame, *, cache_dir=None) -> tuple[list[str | None], 
             continue
         path = row["path"]
         if is_virtual(path):  # inside a tar shard or a table: hash the member's bytes
-            try:
-                digests.append(hashlib.sha1(read_item(path)).hexdigest())
-            except (OSError, ValueError, IndexError, KeyError) as err:
-                digests.append(None)
-                reasons[i] = f"cannot read the item: {err}"
+            digest, reason = digest_or_reason(row)
+            digests.append(digest)
+            if reason is not None:
+                reasons[i] = reason
             continue
         try:
             stat = os.stat(path)
@@ -237,7 +258,18 @@ def embed_dataset(
         flush()  # keep what is finished: a rerun resumes after it
         raise Interrupted(saved, len(jobs)) from err
     flush()
+    return collect_result(dataset, embedder, store, digests, reasons, failed, n_cached=n_cached,
+                          n_computed=len(todo) - len(failed), start=start)
 
+
+def collect_result(dataset: Dataset, embedder: Embedder, store: EmbeddingStore, digests: list[str | None],
+                   reasons: dict[int, str], failed: dict[str, str], *, n_cached: int, n_computed: int,
+                   start: float) -> EmbeddingResult:
+    """The result of an embedding run: every item whose digest is in ``store`` and not ``failed``,
+    in the dataset's order, and the skipped ones with their reasons (``reasons`` by row, for items
+    never read; ``failed`` by digest, for items that could not be decoded)."""
+    items = dataset.items.reset_index(drop=True)
+    reasons = dict(reasons)
     keep = []
     for i, d in enumerate(digests):
         if d is None:
@@ -260,7 +292,7 @@ def embed_dataset(
         embedder=embedder.name,
         embedder_key=embedder.cache_key(),
         n_cached=n_cached,
-        n_computed=len(todo) - len(failed),
+        n_computed=n_computed,
         seconds=time.perf_counter() - start,
     )
 
@@ -287,24 +319,53 @@ def _with_rejected(dataset: Dataset, skipped: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([dataset.rejected, skipped], ignore_index=True)
 
 
-def write_embeddings(result: EmbeddingResult, out_dir: str | os.PathLike) -> Path:
-    """Write ``embeddings.npy``, ``items.parquet`` (row i describes embedding i), ``skipped.csv``
-    and, last, ``summary.json`` with the fingerprints of the others, each atomically: a reader
-    refuses a folder whose files come from two runs (:mod:`explorer.data.outputs`)."""
+def write_embeddings(result: EmbeddingResult, out_dir: str | os.PathLike, *, shard_rows: int | None = None) -> Path:
+    """Write ``embeddings.npy`` (or, with ``shard_rows``, Parquet shards of id and embedding in
+    ``embeddings/``, as ``--ray`` runs do), ``items.parquet`` (row i describes embedding i),
+    ``skipped.csv`` and, last, ``summary.json`` with the fingerprints of the others, each
+    atomically: a reader refuses a folder whose files come from two runs
+    (:mod:`explorer.data.outputs`). The other layout's files of an earlier run are removed."""
     import io
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    np.save(buf, result.embeddings.astype(np.float32), allow_pickle=False)
-    files = {"embeddings.npy": buf.getvalue()}
+    files: dict[str, dict] = {}
+
+    def put(name: str, data: bytes) -> None:  # one file at a time: shards of a large run never all in memory
+        atomic_write_bytes(out / name, data)
+        files[name] = fingerprint_bytes(data)
+
+    old_shards = sorted((out / SHARDS).glob("part-*.parquet")) if (out / SHARDS).is_dir() else []
+    if shard_rows is None:
+        buf = io.BytesIO()
+        np.save(buf, result.embeddings.astype(np.float32), allow_pickle=False)
+        put("embeddings.npy", buf.getvalue())
+    else:
+        for i, start in enumerate(range(0, len(result.items), shard_rows)):
+            put(f"{SHARDS}/part-{i:05d}.parquet", _shard_bytes(result, start, start + shard_rows))
     buf = io.BytesIO()
     result.items.to_parquet(buf, index=False)
-    files["items.parquet"] = buf.getvalue()
+    put("items.parquet", buf.getvalue())
     # ids and reasons come from file names and manifests: neutralised so a spreadsheet runs no formula
-    files["skipped.csv"] = to_bytes(result.skipped, "csv")
-    for name, data in files.items():
-        atomic_write_bytes(out / name, data)
-    summary = {**result.summary(), "files": {name: fingerprint_bytes(data) for name, data in files.items()}}
+    put("skipped.csv", to_bytes(result.skipped, "csv"))
+    for stale in [*old_shards, out / "embeddings.npy"]:
+        if stale.relative_to(out).as_posix() not in files:
+            stale.unlink(missing_ok=True)
+    summary = {**result.summary(), "files": files}
     atomic_write_bytes(out / SUMMARY, (json.dumps(summary, indent=2) + "\n").encode())
     return out
+
+
+def _shard_bytes(result: EmbeddingResult, start: int, stop: int) -> bytes:
+    """Rows [start, stop) as a Parquet table of ``id`` and ``embedding`` (fixed-size float32 lists)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    x = np.ascontiguousarray(result.embeddings[start:stop], dtype=np.float32)
+    table = pa.table({"id": result.items["id"].iloc[start:stop].astype(str).tolist(),
+                      "embedding": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), x.shape[1])})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
