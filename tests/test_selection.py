@@ -124,3 +124,39 @@ def test_range_and_contains_filters_and_which_columns_get_which():
     assert green.tolist() == t["caption"].str.contains("Green", na=False).tolist() and green.sum() > 0
     assert not contains_mask(t["caption"], "none")[4]
     assert contains_mask(t["caption"], "").all()
+
+
+def test_subset_spectra_run_on_one_blas_thread_and_give_the_count_back(monkeypatch):
+    """The eigendecomposition runs on one BLAS thread (erratic with several on busy cores), and
+    concurrent lassos leave the process's BLAS thread count as they found it."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from explorer.metrics.subsets import SubsetScorer
+    from explorer.metrics.vendi import vendi_scores
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    seen, eigvalsh = [], np.linalg.eigvalsh
+
+    def spying(a):
+        seen.append(blas_threads())
+        return eigvalsh(a)
+
+    monkeypatch.setattr(np.linalg, "eigvalsh", spying)
+    x = np.random.default_rng(2).normal(size=(400, 24))
+    scorer = SubsetScorer(q=[1.0]).fit(x)
+    results = []
+    workers = [threading.Thread(target=lambda k=k: results.append(scorer.scores(np.arange(k, 300 + k))))
+               for k in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(seen) == 4 and all(all(n == 1 for n in threads) for threads in seen)
+    assert blas_threads() == before
+    monkeypatch.undo()
+    assert scorer.scores(np.arange(300))[1.0] == pytest.approx(vendi_scores(x[:300], q=[1.0]).scores[1.0], rel=1e-9)

@@ -14,6 +14,7 @@ similarity matrices would drop the many small eigenvalues of wide embeddings: 0.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,6 +26,18 @@ BLOCK = 65_536
 NOISE = 1e-8  # eigenvalues below this share of the largest are float32 rounding
 EXACT_ROWS = 20_000  # subsets up to this size are scored in float64 (under 0.1 s at 512-d)
 FLOAT32_ERROR = 1e-3  # measured: ≤ 3e-4 relative at q = 0.5, ≤ 3e-5 at q ≥ 1 (tests/test_selection.py)
+_ONE_BLAS_THREAD = threading.Lock()  # one limiter at a time, so none restores a count another one set
+
+
+def _eigenvalues(a: np.ndarray) -> np.ndarray:
+    """``np.linalg.eigvalsh(a)`` on one BLAS thread. The d×d eigendecomposition is most of a
+    lasso's server time, and OpenBLAS's waiting threads make it erratic when the cores are busy
+    (the app's own background work, other sessions): 1280×1280 on 2 busy cores measured 0.6–13 s
+    with OpenBLAS's 2 threads against 0.29–0.39 s with one (benchmarks/ui.py, the lasso row)."""
+    from threadpoolctl import threadpool_limits  # scikit-learn's dependency
+
+    with _ONE_BLAS_THREAD, threadpool_limits(1, user_api="blas"):
+        return np.linalg.eigvalsh(a)
 
 
 class SubsetScorer:
@@ -57,7 +70,7 @@ class SubsetScorer:
         if m < 2:
             return {}
         if m <= EXACT_ROWS:
-            values = np.linalg.eigvalsh(self._gram(indices, np.float64) / m)
+            values = _eigenvalues(self._gram(indices, np.float64) / m)
             cut = default_rtol(np.float64, values.size)
         else:
             if 2 * m <= len(self.rows_):
@@ -66,7 +79,7 @@ class SubsetScorer:
                 outside = self.in_set_.copy()
                 outside[indices] = False
                 gram = self.gram_ - self._gram(np.flatnonzero(outside), np.float32)
-            values = np.linalg.eigvalsh(gram / m)
+            values = _eigenvalues(gram / m)
             cut = NOISE
         kept = values[values > cut * values.max()]
         return {q: hill_number(kept / kept.sum(), q) for q in self.q}
