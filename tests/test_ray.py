@@ -88,6 +88,7 @@ def test_cosine_scores_agree_with_one_process(cluster, tmp_path, rng):
     np.testing.assert_allclose(dist.spectrum_.eigenvalues, local.spectrum_.eigenvalues, rtol=1e-9, atol=1e-15)
 
 
+@pytest.mark.slow
 def test_rbf_runs_through_the_same_random_features(cluster, tmp_path, rng):
     x = clustered(rng, n=1500)
     np.save(tmp_path / "x.npy", x)
