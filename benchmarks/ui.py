@@ -5,8 +5,15 @@
 2. the Explore page through Streamlit's AppTest, warm (as after any click), on the sample data
    and on an --n-item precomputed-embeddings dataset: a plain rerun, the rerun after a new lasso
    and after a colour change, against an AppTest rerun of a trivial page. AppTest reruns the
-   whole page; in the browser a lasso or a colour change reruns only the map's fragment, so
-   these are upper bounds. Targets on the sample data: lasso and colour change within 300 ms.
+   whole page, so these are upper bounds;
+3. what the browser waits for: the server time of the map's fragment alone (in the browser a
+   lasso or a colour change reruns only that fragment), timed inside the page: after a new lasso
+   against the bare numpy work for the same selection (its polygon test, exact Vendi scores and
+   order), after a colour change against a rerun of the fragment with nothing changed, and after
+   choosing k-means colouring (a new k each time) against the same k-means alone. Targets on the
+   sample data, warm: lasso and colour change within 300 ms;
+4. choosing another reference on the Compare page (sample data) against the same comparison made
+   from scratch, without the per-set results the page reuses.
 
     python benchmarks/ui.py [--n 100000] [--d 512] [--data DIR] [--cache DIR] [--profile OUT.prof]
 
@@ -16,6 +23,7 @@ and the clusters; pass the same --data and --cache again to skip that.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import statistics
@@ -32,6 +40,43 @@ sys.path.insert(0, str(ROOT))
 
 from explorer.maps.selection import in_polygon, summarize_selection  # noqa: E402
 from explorer.metrics.subsets import SubsetScorer  # noqa: E402
+
+FRAGMENT_SECONDS: dict[str, list[float]] = {}  # fragment name -> server time of each of its runs
+
+
+def time_fragments() -> None:
+    """Time every fragment the pages define from now on (st.fragment wrapped): the server work a
+    fragment-only rerun does, measured in AppTest's full reruns. functools.wraps keeps the name
+    and module Streamlit derives a fragment's id from."""
+    import streamlit as st
+
+    original = st.fragment
+
+    def timed(func=None, *, run_every=None):
+        if func is None:
+            return lambda f: timed(f, run_every=run_every)
+
+        @functools.wraps(func)
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                FRAGMENT_SECONDS.setdefault(func.__name__, []).append(time.perf_counter() - start)
+
+        return original(run, run_every=run_every)
+
+    st.fragment = timed
+
+
+def fragment_time(action, name: str = "map_and_selection") -> float:
+    """Seconds the fragment ``name`` ran during ``action()`` (one full AppTest rerun)."""
+    FRAGMENT_SECONDS.pop(name, None)
+    action()
+    runs = FRAGMENT_SECONDS.get(name)
+    if not runs:
+        raise SystemExit(f"the fragment {name} did not run")
+    return runs[-1]
 
 
 def best(f, repeats: int = 5) -> float:
@@ -90,8 +135,23 @@ def make_dataset(folder: Path, n: int, d: int) -> Path:
     return path
 
 
+def bare_lasso(x: np.ndarray, xy: np.ndarray, shape: dict, rank: np.ndarray) -> float:
+    """Seconds of the bare numpy work for a lasso's numbers: which points, their exact cosine
+    Vendi spectrum (d x d, float64) and their order."""
+    def work():
+        idx = np.flatnonzero(in_polygon(xy, np.asarray(shape["lasso"])))
+        b = x[idx].astype(np.float64)
+        b /= np.linalg.norm(b, axis=1, keepdims=True)
+        lam = np.linalg.eigvalsh(b.T @ b / len(idx))
+        np.argsort(-rank[idx])
+        return lam
+
+    return best(work, 3)
+
+
 def page_rerun(source: Path | None, *, repeats: int, profile: str | None, lasso: list | None = None,
-               colours: tuple[str, str] = ("set", "label")) -> None:
+               colours: tuple[str, str] = ("set", "label"), data: tuple | None = None, kmeans: int = 0,
+               compare: bool = False) -> None:
     from streamlit.testing.v1 import AppTest
 
     from conftest import APP, drive_map, page_file
@@ -117,23 +177,74 @@ def page_rerun(source: Path | None, *, repeats: int, profile: str | None, lasso:
     print(f"Explore on {heading.split(': ')[-1]}: first run {cold:.1f} s, warm rerun {1000 * warm:.0f} ms, "
           f"trivial page {1000 * bare:.0f} ms, ratio {warm / bare:.1f}")
     if lasso is not None:
-        times = []
+        times, inside = [], []
         for k in range(repeats):  # a new shape each time: the selection is computed, not remembered
             shape = {"lasso": [[x * (1 + 0.01 * k), y] for x, y in lasso]}
             start = time.perf_counter()
-            drive_map(at, selection=shape)
+            inside.append(fragment_time(lambda shape=shape: drive_map(at, selection=shape)))
             times.append(time.perf_counter() - start)
-        print(f"  a new lasso ({at.subheader[0].value}): {1000 * statistics.median(times):.0f} ms "
-              f"(target 300 ms on the sample data), ratio {statistics.median(times) / bare:.1f}")
-    times = []
+        print(f"  a new lasso ({at.subheader[0].value}): whole page {1000 * statistics.median(times):.0f} ms, "
+              f"ratio {statistics.median(times) / bare:.1f} to the trivial page")
+        if data is not None:
+            numpy = bare_lasso(data[0], data[1], {"lasso": lasso}, data[2])
+            print(f"    map fragment {1000 * statistics.median(inside):.0f} ms (target 300 ms on the sample data), "
+                  f"bare numpy {1000 * numpy:.0f} ms, ratio {statistics.median(inside) / numpy:.1f}")
+    times, inside = [], []
     for k in range(repeats):
         start = time.perf_counter()
-        at.selectbox(key="explore_color").set_value(colours[k % 2]).run()
+        inside.append(fragment_time(lambda k=k: at.selectbox(key="explore_color").set_value(colours[k % 2]).run()))
         times.append(time.perf_counter() - start)
-    print(f"  a colour change ({' / '.join(colours)}): {1000 * statistics.median(times):.0f} ms "
-          f"(target 300 ms on the sample data), ratio {statistics.median(times) / bare:.1f}")
+    plain = statistics.median(fragment_time(at.run) for _ in range(repeats))
+    print(f"  a colour change ({' / '.join(colours)}): whole page {1000 * statistics.median(times):.0f} ms, "
+          f"ratio {statistics.median(times) / bare:.1f} to the trivial page")
+    print(f"    map fragment {1000 * statistics.median(inside):.0f} ms (target 300 ms on the sample data), "
+          f"fragment rerun with nothing changed {1000 * plain:.0f} ms, ratio {statistics.median(inside) / plain:.1f}")
+    if kmeans and data is not None:
+        from explorer.maps.clusters import kmeans_labels
+
+        at.selectbox(key="explore_color").set_value("cluster").run()  # k = 10, the page's default
+        inside, alone = [], []
+        for k in range(kmeans, kmeans + 3):  # a new k each time: computed, not remembered
+            inside.append(fragment_time(lambda k=k: at.number_input(key="explore_k").set_value(k).run()))
+            start = time.perf_counter()
+            kmeans_labels(data[0], k=k)
+            alone.append(time.perf_counter() - start)
+        page, alone_s = statistics.median(inside), statistics.median(alone)
+        print(f"  k-means colouring (k = {kmeans}..{kmeans + 2}, new each time): map fragment {1000 * page:.0f} ms, "
+              f"the same k-means alone {1000 * alone_s:.0f} ms, ratio {page / alone_s:.2f}")
+        at.selectbox(key="explore_color").set_value(colours[0]).run()
+    if compare and data is not None:
+        compare_reference(at, data[0], data[3])
     if profile:
         profile_rerun(at, profile)
+
+
+def compare_reference(at, x: np.ndarray, items: pd.DataFrame) -> None:
+    """Compare with its default reference, then another: the page's time for the change against
+    the same comparison from scratch (no per-set results reused, nothing read from disk)."""
+    import shutil
+
+    from conftest import page_file
+    from explorer.compare.comparison import Comparison
+    from explorer.store.cache import cache_root
+
+    # whole comparisons kept on disk by an earlier run would answer at once: keep only what the
+    # page is meant to reuse, the per-set results ("compare-sets")
+    shutil.rmtree(cache_root() / "compare", ignore_errors=True)
+    at.switch_page(page_file("compare")).run()
+    if at.exception:
+        raise SystemExit(f"the Compare page failed: {at.exception}")
+    choice = at.sidebar.selectbox(key="compare_reference")
+    first = choice.value
+    other = next(s for s in choice.options if s != first)
+    start = time.perf_counter()
+    choice.set_value(other).run()
+    page = time.perf_counter() - start
+    start = time.perf_counter()
+    Comparison(reference=other).fit(x, items)
+    scratch = time.perf_counter() - start
+    print(f"  Compare, reference {first} -> {other}: page {page:.1f} s, the comparison from scratch "
+          f"{scratch:.1f} s, ratio {page / scratch:.2f}")
 
 
 def map_lasso(xy: np.ndarray) -> list:
@@ -179,7 +290,10 @@ def main() -> None:
     parser.add_argument("--profile", help="write a cProfile of one warm Explore rerun here")
     parser.add_argument("--skip-selection", action="store_true")
     parser.add_argument("--skip-page", action="store_true")
+    parser.add_argument("--kmeans", type=int, default=5, help="first k of the k-means colouring rows (0: skip)")
+    parser.add_argument("--skip-compare", action="store_true", help="no reference change on Compare")
     args = parser.parse_args()
+    time_fragments()
     if not args.skip_selection:
         selection_compute(args.n, args.d)
     if args.skip_page:
@@ -191,13 +305,19 @@ def main() -> None:
         from explorer.embed.pipeline import embed_dataset
         from explorer.embed.registry import resolve_embedder
         from explorer.maps.projection import umap_project
+        from explorer.metrics.vendi import cached_analysis
 
         sample = embed_dataset(load_dataset(sample_data_dir()), resolve_embedder("auto")[0])
-        page_rerun(None, repeats=args.repeats, profile=None, lasso=map_lasso(umap_project(sample.embeddings)))
+        xy = umap_project(sample.embeddings)
+        rank = np.asarray(cached_analysis(sample.embeddings)["entropy"])
+        page_rerun(None, repeats=args.repeats, profile=None, lasso=map_lasso(xy), kmeans=args.kmeans,
+                   data=(sample.embeddings, xy, rank, sample.items), compare=not args.skip_compare)
         if args.n:
             source = make_dataset(args.data or Path(tmp) / "data", args.n, args.d)
-            page_rerun(source, repeats=args.repeats, profile=args.profile,
-                       lasso=map_lasso(umap_project(np.load(source))))
+            x = np.load(source)
+            xy = umap_project(x)
+            page_rerun(source, repeats=args.repeats, profile=args.profile, lasso=map_lasso(xy), kmeans=args.kmeans,
+                       data=(x, xy, np.asarray(cached_analysis(x)["entropy"]), None))
 
 
 if __name__ == "__main__":
