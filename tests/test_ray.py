@@ -248,6 +248,38 @@ def test_a_killed_actor_loses_and_duplicates_nothing(cluster, tmp_path, rng):
     pd.testing.assert_frame_equal(result.skipped, local.skipped)
 
 
+def test_compare_on_ray_equals_the_local_comparison(cluster, rng):
+    """Graphs, equal-n subsets, spectra and PRDC as Ray tasks: the very numbers of the local path."""
+    from explorer.compare.comparison import Comparison
+    from explorer.distributed.compare import RayBackend
+
+    centres = rng.normal(size=(6, 24))
+    labels = rng.integers(0, 6, 900)
+    x = (centres[labels] + 0.5 * rng.normal(size=(900, 24))).astype(np.float32)
+    sets = np.array(["real"] * 400 + ["model"] * 300 + ["collapsed"] * 200)
+    collapsed = np.flatnonzero(sets == "collapsed")  # a model that only makes classes 0 and 1
+    labels[collapsed] %= 2
+    x[collapsed] = (centres[labels[collapsed]] + 0.5 * rng.normal(size=(200, 24))).astype(np.float32)
+    items = pd.DataFrame({"id": [f"i{j}" for j in range(900)], "set": sets, "label": labels.astype(str)})
+    local = Comparison(reference="real", n_boot=4).fit(x, items).summary()
+    dist = Comparison(reference="real", n_boot=4).fit(x, items, backend=RayBackend(cluster)).summary()
+    assert json.dumps(dist, sort_keys=True) == json.dumps(local, sort_keys=True)
+    assert local["sets"]["collapsed"]["collapsed"]  # a comparison that finds something
+
+
+@pytest.mark.slow
+def test_cli_compare_ray_matches_the_local_cli(cluster, tmp_path, rng, capsys):
+    real, model = rng.normal(size=(150, 8)), rng.normal(size=(120, 8))
+    np.save(tmp_path / "real.npy", real)
+    np.save(tmp_path / "model.npy", model)
+    args = ["compare", "--reference", str(tmp_path / "real.npy"), str(tmp_path / "model.npy"), "--json",
+            "--n-boot", "3", "--quiet"]
+    assert main([*args, "--cache-dir", str(tmp_path / "local")]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert main([*args, "--cache-dir", str(tmp_path / "dist"), "--ray"]) == 0
+    assert json.loads(capsys.readouterr().out) == local
+
+
 @pytest.mark.slow
 def test_cli_starts_a_local_ray_and_stops_it(tmp_path, rng):
     """``--ray`` alone without RAY_ADDRESS: a Ray of its own, on loopback, gone when the run ends

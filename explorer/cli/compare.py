@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from explorer.cli.args import add_neighbors_option, positive_int
+from explorer.cli.args import add_neighbors_option, add_ray_option, positive_int
 from explorer.cli.progress import progress_bar
 from explorer.embed.registry import describe_embedders
 
@@ -35,6 +35,7 @@ def add_parser(sub) -> None:
     add_neighbors_option(p)
     p.add_argument("--cache-dir", help="cache folder (default: $VENDISCOPE_CACHE or ~/.cache/vendiscope)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_ray_option(p)
     p.set_defaults(func=run)
 
 
@@ -43,11 +44,13 @@ def run(args: argparse.Namespace) -> int:
     from explorer.compare.gate import failing, parse_conditions
     from explorer.compare.gather import gather
     from explorer.data.outputs import fingerprint_bytes
+    from explorer.distributed.compare import backend_for
     from explorer.store.cache import atomic_write_bytes
     from explorer.store.export import to_bytes
 
     conditions = parse_conditions(args.fail_if)  # a malformed condition fails before any work
-    with progress_bar(quiet=args.quiet) as progress:
+    # with --ray the sets' graphs, equal-n subsets, spectra and PRDC run as Ray tasks
+    with progress_bar(quiet=args.quiet) as progress, backend_for(args.ray, use_ray=args.ray is not None) as backend:
         x, items, embedder, notice = gather(args.reference, args.samples, within=args.within, model=args.model,
                                             cache_dir=args.cache_dir, progress=progress,
                                             allow_outside=args.allow_outside)
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                   "copy_threshold": args.copy_threshold, "n_boot": args.n_boot, "seed": args.seed,
                   "neighbors": args.neighbors}
         summary, table = cached_comparison(x, items, reference=reference, cache_dir=args.cache_dir,
-                                           progress=progress, **params)
+                                           progress=progress, backend=backend, **params)
     summary = {"embedder": embedder, **summary}
     metrics = {name: {k: v for k, v in s.items() if isinstance(v, (int, float))}
                for name, s in summary["sets"].items()}

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from explorer.compare.backend import LOCAL, Backend, rows_graph, rows_prdc
 from explorer.compare.per_set import cached_per_set, per_set_results
 from explorer.compare.results import SUMMARY_AND_TABLE
 from explorer.diagnostics.catalog import registered, run_diagnostics
@@ -22,7 +23,6 @@ from explorer.diagnostics.table import diagnostic_table
 from explorer.metrics.equal_n import score_columns
 from explorer.metrics.ken import novel_modes
 from explorer.metrics.kernels import span_reduce
-from explorer.metrics.prdc import prdc
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.neighbors.graph import SetGraphs, SetNeighbors
 from explorer.store.cache import cached, hash_key
@@ -81,10 +81,12 @@ class Comparison:
         self.seed = seed
 
     def fit(self, x: np.ndarray, items: pd.DataFrame, *, progress: Callable[[int, int, str], None] | None = None,
-            per_set_cache: str | os.PathLike | bool | None = None) -> Comparison:
+            per_set_cache: str | os.PathLike | bool | None = None, backend: Backend = LOCAL) -> Comparison:
         """Compare; ``progress(stage, stages, name)`` is called as each stage starts (and may
         raise to stop the work). With ``per_set_cache`` (a cache folder, or True for the
-        default one) the results that do not depend on the reference are kept on disk."""
+        default one) the results that do not depend on the reference are kept on disk.
+        ``backend`` runs the independent pieces (each set's k-NN graph, equal-n subsets and
+        spectrum, each sample set's PRDC against the reference's index): here by default."""
         report = progress or (lambda done, total, stage: None)
         report(0, len(STAGES), STAGES[0])
         x = span_reduce(x)  # same cosines, fewer dimensions for the d×d work below
@@ -101,12 +103,17 @@ class Comparison:
             raise ValueError("nothing to compare: give at least one set besides the reference")
         self.index_ = {s: np.flatnonzero(sets == s) for s in [self.reference, *self.sets_]}
         self.graphs_ = SetGraphs(x, self.index_, k=self.k, method=self.neighbors)
+        if backend is not LOCAL:  # every set's graph at once; locally each is made on first use
+            names = list(self.index_)
+            made = backend.map(rows_graph, [{"rows": self.index_[s]} for s in names],
+                               shared={"x": x, "k": self.k, "method": self.neighbors})
+            self.graphs_.graphs_.update(zip(names, made))
         ref = x[self.index_[self.reference]]
 
         report(1, len(STAGES), STAGES[1])
         keys = content_keys(items, x)
         params: dict[str, Any] = {"q": list(self.q), "n_boot": self.n_boot, "seed": self.seed, "alpha": self.alpha,
-                                  "near_threshold": self.near_threshold, "keys": keys}
+                                  "near_threshold": self.near_threshold, "keys": keys, "backend": backend}
         # the per-set part does not depend on the reference: kept apart, choosing another
         # reference reuses it
         if per_set_cache is None or per_set_cache is False:
@@ -119,9 +126,12 @@ class Comparison:
         self.spectra_ = {s: per_set.spectra[s] for s in self.index_}
 
         report(2, len(STAGES), STAGES[2])
-        self.prdc_ = {s: prdc(ref, x[self.index_[s]], k=self.k, method=self.neighbors,
-                              real_neighbors=self.graphs_[self.reference], fake_neighbors=self.graphs_[s])
-                      for s in self.sets_}
+        # the reference's index is made once and shipped once; each sample set is searched in it apart
+        found = backend.map(rows_prdc, [{"rows": self.index_[s], "fake_neighbors": self.graphs_[s]}
+                                        for s in self.sets_],
+                            shared={"x": x, "reference": self.index_[self.reference], "k": self.k,
+                                    "method": self.neighbors, "real_neighbors": self.graphs_[self.reference]})
+        self.prdc_ = dict(zip(self.sets_, found))
         self.memorization_ = {
             s: Memorization.from_neighbours(p.fake_nearest, p.fake_nearest_sim, p.real_nearest_sim,
                                             alpha=self.alpha, threshold=self.copy_threshold)
@@ -247,11 +257,12 @@ class Comparison:
 
 
 def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cache_dir=None,
-                      progress: Callable[[int, int, str], None] | None = None, **params) -> tuple[dict, pd.DataFrame]:
+                      progress: Callable[[int, int, str], None] | None = None, backend: Backend = LOCAL,
+                      **params) -> tuple[dict, pd.DataFrame]:
     """:meth:`Comparison.summary` and the per-item table: id, region, a score per diagnostic,
     ``flags`` and ``reasons`` (:func:`explorer.diagnostics.diagnostic_table`), stored on disk by a
     hash of the embeddings, the items' ids, sets and labels, the parameters and the registered
-    diagnostics, so that reopening a comparison is instant."""
+    diagnostics, so that reopening a comparison is instant (whatever ``backend`` computed it)."""
     x = np.ascontiguousarray(x)
     cols = [c for c in ("id", "set", "label", "digest") if c in items]
     key = hash_key("compare", 2, reference, sorted(params.items()), sorted(registered()), x,
@@ -259,7 +270,7 @@ def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cac
 
     def compute() -> tuple[dict, pd.DataFrame]:
         c = Comparison(reference=reference, **params).fit(x, items, progress=progress,
-                                                          per_set_cache=cache_dir or True)
+                                                          per_set_cache=cache_dir or True, backend=backend)
         table = diagnostic_table(c.diagnostics_, c.items_["id"])
         table.insert(1, "region", c.item_regions())
         return c.summary(), table

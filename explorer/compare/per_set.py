@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from explorer.compare.backend import LOCAL, Backend, rows_spectrum
 from explorer.diagnostics.duplicates import NearDuplicates, exact_duplicates, near_duplicates
-from explorer.metrics.covariance import cosine_spectrum
-from explorer.metrics.equal_n import bootstrap_scores
+from explorer.metrics.equal_n import bootstrap_draws, draws_table, subset_scores
 from explorer.neighbors.graph import SetGraphs
 from explorer.store.cache import Codec, cached, hash_key
 
@@ -30,19 +30,24 @@ class PerSet:
 
 
 def per_set_results(x: np.ndarray, sets: np.ndarray, *, q, n_boot: int, seed: int, alpha: float,
-                    near_threshold: float | None, keys: list, graphs: SetGraphs | None = None) -> PerSet:
+                    near_threshold: float | None, keys: list, graphs: SetGraphs | None = None,
+                    backend: Backend = LOCAL) -> PerSet:
     """Compute :class:`PerSet` for embeddings ``x`` (unit rows) whose rows belong to ``sets``;
     ``keys`` are the items' content keys for exact duplicates; ``graphs`` the sets' k-NN graphs
-    when already at hand. Sets are visited in sorted order, so every number is the same whichever
-    set is the reference."""
+    when already at hand; ``backend`` scores the random subsets. Sets are visited in sorted
+    order, so every number is the same whichever set is the reference (and whichever backend)."""
     names = sorted(set(sets.tolist()))
     index = {s: np.flatnonzero(sets == s) for s in names}
     # 80% of the smallest set, so that every set, the smallest too, varies across subsets
     equal_n = max(2, int(0.8 * min(len(i) for i in index.values())))
-    scores = bootstrap_scores(x, sets.tolist(), q=q, n=equal_n, n_boot=n_boot, seed=seed)
+    # the subsets are drawn here, in one sequence, and scored wherever the backend runs them
+    draws = bootstrap_draws(sets.tolist(), n=equal_n, n_boot=n_boot, seed=seed, n_rows=len(x))
+    drawn = backend.map(subset_scores, [{"subsets": d} for d in draws.values()], shared={"embeddings": x, "q": q})
+    scores = draws_table(draws, dict(zip(draws, drawn)), sizes={s: len(i) for s, i in index.items()}, q=q)
     rng = np.random.default_rng(seed)
-    spectra = {s: cosine_spectrum(x[np.sort(rng.choice(i, equal_n, replace=False))]).eigenvalues
-               for s, i in index.items()}
+    subsets = {s: np.sort(rng.choice(i, equal_n, replace=False)) for s, i in index.items()}
+    spectra = dict(zip(subsets, backend.map(rows_spectrum, [{"rows": r} for r in subsets.values()],
+                                            shared={"x": x})))
     exact = np.full(len(x), -1, dtype=np.int64)
     near = {}
     for s, idx in index.items():
@@ -88,6 +93,7 @@ def cached_per_set(x: np.ndarray, sets: np.ndarray, *, root: str | os.PathLike |
     """:func:`per_set_results`, kept on disk by the content, the sets and the parameters."""
     keys = params["keys"]
     x = np.ascontiguousarray(x)
-    key = hash_key("per-set", 2, x, sets.tolist(), keys, {k: v for k, v in params.items() if k != "keys"})
+    plain = {k: v for k, v in params.items() if k not in ("keys", "backend")}  # where it runs changes no result
+    key = hash_key("per-set", 2, x, sets.tolist(), keys, plain)
     return cached("compare-sets", key, lambda: per_set_results(x, sets, graphs=graphs, **params), codec=PER_SET,
                   root=root)

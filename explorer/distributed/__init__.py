@@ -5,6 +5,7 @@ pool (embed). Imports Ray only when a function needs it."""
 from explorer.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "explorer.distributed.compare": ["RayBackend", "backend_for"],
     "explorer.distributed.embed": ["RayEmbeddingResult", "embed_with_ray"],
     "explorer.distributed.score": ["RayVendi"],
     "explorer.distributed.session": ["RAY_EXTRA", "import_ray", "ray_session", "resolve_address"],

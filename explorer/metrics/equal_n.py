@@ -65,9 +65,25 @@ def bootstrap_scores(
     >>> t.set_index("group")["VS_1"].round(6).to_dict()
     {'a': 8.0, 'b': 2.0}
     """
+    draws = bootstrap_draws(groups, n=n, n_boot=n_boot, seed=seed, n_rows=len(embeddings))
+    scores = {name: subset_scores(embeddings, subsets, q=q) for name, subsets in draws.items()}
+    return draws_table(draws, scores, sizes=pd.Series([str(g) for g in groups]).value_counts().to_dict(), q=q,
+                       level=level)
+
+
+def bootstrap_draws(groups: Sequence, *, n: int | None = None, n_boot: int = 50, seed: int = 0,
+                    n_rows: int | None = None) -> dict[str, list[np.ndarray]]:
+    """The random subsets :func:`bootstrap_scores` scores: for each group (sorted by name), the
+    sorted row indices of each of its draws (one draw, the whole group, when it has exactly ``n``
+    items). Drawn in one sequence, so they are the same wherever the subsets are then scored.
+
+    >>> d = bootstrap_draws(["a"] * 3 + ["b"] * 2, n_boot=4)
+    >>> {g: [s.tolist() for s in subsets] for g, subsets in d.items()}["b"]
+    [[3, 4]]
+    """
     labels = pd.Series([str(g) for g in groups])
-    if len(labels) != len(embeddings):
-        raise ValueError(f"{len(labels)} group labels for {len(embeddings)} rows")
+    if n_rows is not None and len(labels) != n_rows:
+        raise ValueError(f"{len(labels)} group labels for {n_rows} rows")
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     index = labels.groupby(labels).indices
@@ -75,27 +91,48 @@ def bootstrap_scores(
     if size < 2:
         raise ValueError("equal-n comparison needs at least 2 items per group")
     rng = np.random.default_rng(seed)
-    dims = embeddings.shape[1]
-    cols = score_columns(q)
-    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    rows = []
+    draws = {}
     for name, idx in sorted(index.items()):
         if len(idx) < size:
             raise ValueError(f"group {name!r} has {len(idx)} items, fewer than n = {size}")
-        scores = []
-        for _ in range(n_boot if len(idx) > size else 1):
-            # only the subset is normalised (float64), never a copy of all the embeddings; its own
-            # n x n Gram or d x d covariance, whichever is smaller: O(min(n, d)²) memory a subset,
-            # never the whole group's Gram (a 100k-item group would need 80 GB)
-            sub = normalize_rows(embeddings[idx[np.sort(rng.choice(len(idx), size, replace=False))]])
-            values = np.linalg.eigvalsh(sub @ sub.T / size if size < dims else sub.T @ sub / size)
-            kept = values[values >= default_rtol(np.float64, values.size) * values.max()]
-            scores.append([hill_number(kept, o) for o in q])
-        draws = np.array(scores)
-        row = {"group": name, "n": size, "n_total": len(idx), "draws": len(draws)}
+        draws[name] = [idx[np.sort(rng.choice(len(idx), size, replace=False))]
+                       for _ in range(n_boot if len(idx) > size else 1)]
+    return draws
+
+
+def subset_scores(embeddings: np.ndarray, subsets: list[np.ndarray], *, q: Sequence[float]) -> np.ndarray:
+    """Vendi scores (cosine) of each subset of rows: one row per subset, one column per order.
+
+    >>> subset_scores(np.eye(3), [np.array([0, 1]), np.array([0, 0])], q=[1.0]).ravel().round(6).tolist()
+    [2.0, 1.0]
+    """
+    dims = embeddings.shape[1]
+    scores = []
+    for rows in subsets:
+        size = len(rows)
+        # only the subset is normalised (float64), never a copy of all the embeddings; its own
+        # n x n Gram or d x d covariance, whichever is smaller: O(min(n, d)²) memory a subset,
+        # never the whole group's Gram (a 100k-item group would need 80 GB)
+        sub = normalize_rows(embeddings[rows])
+        values = np.linalg.eigvalsh(sub @ sub.T / size if size < dims else sub.T @ sub / size)
+        kept = values[values >= default_rtol(np.float64, values.size) * values.max()]
+        scores.append([hill_number(kept, o) for o in q])
+    return np.array(scores)
+
+
+def draws_table(draws: dict[str, list[np.ndarray]], scores: dict[str, np.ndarray], *, sizes: dict[str, int],
+                q: Sequence[float], level: float = 0.95) -> pd.DataFrame:
+    """The :func:`bootstrap_scores` table from the draws, their scores and the groups' ``sizes``:
+    per group, the mean score and a percentile interval."""
+    cols = score_columns(q)
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    rows = []
+    for name, subsets in draws.items():
+        values = scores[name]
+        row = {"group": name, "n": len(subsets[0]), "n_total": int(sizes[name]), "draws": len(values)}
         for j, col in enumerate(cols):
-            row[col] = float(draws[:, j].mean())
-            row[f"{col}_lo"], row[f"{col}_hi"] = (float(v) for v in np.percentile(draws[:, j], [lo, hi]))
+            row[col] = float(values[:, j].mean())
+            row[f"{col}_lo"], row[f"{col}_hi"] = (float(v) for v in np.percentile(values[:, j], [lo, hi]))
         rows.append(row)
     return pd.DataFrame(rows)
 
