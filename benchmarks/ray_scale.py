@@ -40,8 +40,16 @@ def memory(pid: int) -> tuple[int, int]:
     return fields.get("VmRSS", 0), fields.get("RssAnon", 0)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (children not included)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Sampler(threading.Thread):
-    """Peak (rss, anon) per process of interest, sampled every ``every`` seconds."""
+    """Peak (rss, anon) and CPU time per process of interest, sampled every ``every`` seconds:
+    CPU seconds say what the work cost whatever else the machine was running."""
 
     def __init__(self, pids, every: float = 0.1) -> None:
         super().__init__(daemon=True)
@@ -56,8 +64,9 @@ class Sampler(threading.Thread):
                     rss, anon = memory(pid)
                 except OSError:
                     continue
-                peak = self.peaks.setdefault(pid, [0, 0, name])
+                peak = self.peaks.setdefault(pid, [0, 0, name, 0.0])
                 peak[0], peak[1] = max(peak[0], rss), max(peak[1], anon)
+                peak[3] = max(peak[3], cpu_seconds(pid))
             time.sleep(self.every)
 
     def stop(self) -> dict[int, list]:
@@ -95,10 +104,11 @@ def run_local(path: str) -> dict:
 
     sampler = Sampler(lambda: [(os.getpid(), "driver")])
     sampler.start()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), cpu_seconds(os.getpid())
     analysis = VendiAnalysis(contributions=False).fit(load_array(path, mmap=True))
     seconds = time.perf_counter() - t0
     peaks = sampler.stop()
+    peaks[os.getpid()][3] = cpu_seconds(os.getpid()) - cpu0
     return {"seconds": seconds, "scores": {str(k): v for k, v in analysis.scores_.items()},
             "memory": {str(pid): p for pid, p in peaks.items()}}
 
@@ -113,11 +123,15 @@ def run_ray(path: str, cpus: int, block_mb: int) -> dict:
     with ray_session(None, num_cpus=cpus) as ray:
         started = time.perf_counter()
         source = open_source(path)
+        workers = {pid: cpu_seconds(pid) for pid, _ in ray_workers()}  # CPU they had used before the fit
         sampler = Sampler(lambda: [(os.getpid(), "driver"), *ray_workers()])
         sampler.start()
+        cpu0 = cpu_seconds(os.getpid())
         analysis = RayVendi(block_rows=max(1, (block_mb << 20) // (4 * source.dim))).fit(source, ray=ray)
         fitted = time.perf_counter()
         peaks = sampler.stop()
+        for pid, peak in peaks.items():
+            peak[3] -= cpu0 if pid == os.getpid() else workers.get(pid, 0.0)
         blocks = analysis.n_blocks_
     total = time.perf_counter() - t0
     return {"seconds": total, "startup": started - t0, "fit": fitted - started,
@@ -170,14 +184,19 @@ def main() -> None:
         dist = child(args, "ray")
     ratio = dist["seconds"] / local["seconds"]
     diff = max(abs(dist["scores"][q] - v) / abs(v) for q, v in local["scores"].items())
-    print(f"single process: {local['seconds']:.1f} s; peak rss {gib(max(p[0] for p in local['memory'].values()))}, "
+    print(f"single process: {local['seconds']:.1f} s ({sum(p[3] for p in local['memory'].values()):.1f} CPU s); "
+          f"peak rss {gib(max(p[0] for p in local['memory'].values()))}, "
           f"anon {gib(max(p[1] for p in local['memory'].values()))}")
     print(f"ray ({args.cpus} CPUs, {dist['blocks']} blocks of {args.block_mb} MiB): {dist['seconds']:.1f} s = "
           f"startup {dist['startup']:.1f} + fit {dist['fit']:.1f} + shutdown {dist['shutdown']:.1f}; "
           f"fit stages " + ", ".join(f"{k} {v:.1f} s" for k, v in dist["stages"].items()))
-    print(f"ratio ray / single process: {ratio:.2f} (fit only: {dist['fit'] / local['seconds']:.2f})")
-    for pid, (rss, anon, name) in sorted(dist["memory"].items(), key=lambda kv: -kv[1][1]):
-        print(f"  {name:<28} pid {pid:>7}: peak rss {gib(rss)}, anon {gib(anon)}")
+    cpu_local = sum(p[3] for p in local["memory"].values())
+    cpu_ray = sum(p[3] for p in dist["memory"].values())
+    print(f"ratio ray / single process: {ratio:.2f} (fit only: {dist['fit'] / local['seconds']:.2f}); CPU seconds "
+          f"of the fit {cpu_ray:.1f} vs {cpu_local:.1f} ({cpu_ray / cpu_local:.2f}); load average now "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    for pid, (rss, anon, name, cpu) in sorted(dist["memory"].items(), key=lambda kv: -kv[1][1]):
+        print(f"  {name:<28} pid {pid:>7}: peak rss {gib(rss)}, anon {gib(anon)}, {cpu:.1f} CPU s in the fit")
     print(f"largest relative score difference: {diff:.1e}")
 
 
