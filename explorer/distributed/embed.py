@@ -25,7 +25,7 @@ import pandas as pd
 from explorer.data.datasets import Dataset
 from explorer.data.errors import InputError
 from explorer.embed.batches import decode_item, read_or_reason
-from explorer.embed.models.base import Embedder
+from explorer.embed.models.base import GPU_BATCH_SIZE, Embedder, TorchImageEmbedder
 from explorer.embed.pipeline import (
     FLUSH_SECONDS,
     EmbeddingResult,
@@ -144,7 +144,9 @@ def embed_with_ray(
     report = progress or (lambda done, total, message: None)
     resources = ray.cluster_resources()
     cpus, gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))
-    batch_size = batch_size or embedder.default_batch_size
+    # the driver may have no GPU of its own: the batch size follows the actors' devices, not its own
+    batch_size = batch_size or (GPU_BATCH_SIZE if gpus and isinstance(embedder, TorchImageEmbedder)
+                                else embedder.default_batch_size)
     report(0, len(items), "hashing items")
     digests: list[str | None] = [None] * len(items)
     reasons: dict[int, str] = {}
