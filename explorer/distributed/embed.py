@@ -33,7 +33,7 @@ from explorer.embed.pipeline import (
     collect_result,
     digest_or_reason,
 )
-from explorer.embed.vector_store import EmbeddingStore
+from explorer.embed.vector_store import ChunkWriter, EmbeddingStore
 
 Progress = Callable[[int, int, str], None]
 BLOCKS_PER_CPU = 4  # item blocks per CPU: enough to keep every worker busy and to spread retries
@@ -201,22 +201,11 @@ def _receive(stream, store: EmbeddingStore, *, total: int, chunk_size: int, repo
     seen: set[str] = set()
     failed: dict[str, str] = {}
     workers: set[int] = set()
-    chunk_digests: list[str] = []
-    chunk_vectors: list[np.ndarray] = []
-    saved = 0
-    last_flush = time.monotonic()
-
-    def flush() -> None:
-        nonlocal saved, last_flush
-        if chunk_digests:
-            store.add(list(chunk_digests), np.stack(chunk_vectors))
-            saved += len(chunk_digests)
-            chunk_digests.clear()
-            chunk_vectors.clear()
-        last_flush = time.monotonic()
-
+    writer = ChunkWriter(store, chunk_size=chunk_size, flush_seconds=FLUSH_SECONDS)
     try:
         for batch in stream.iter_batches(batch_format="pandas", batch_size=None):
+            digests: list[str] = []
+            vectors: list[np.ndarray] = []
             for digest, vector, reason, worker in batch.itertuples(index=False):
                 workers.add(int(worker))
                 if digest in seen:  # a retried batch: its items are already in
@@ -225,16 +214,15 @@ def _receive(stream, store: EmbeddingStore, *, total: int, chunk_size: int, repo
                 if reason:
                     failed[digest] = reason
                 else:
-                    chunk_digests.append(digest)
-                    chunk_vectors.append(np.frombuffer(vector, dtype=np.float32))
-            if len(chunk_digests) >= chunk_size or time.monotonic() - last_flush >= FLUSH_SECONDS:
-                flush()
+                    digests.append(digest)
+                    vectors.append(np.frombuffer(vector, dtype=np.float32))
+            writer.add(digests, np.stack(vectors) if vectors else None)
             report(len(seen), total, message)
     except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM: keep what is finished, a rerun resumes after it
-        flush()
-        raise Interrupted(saved, total) from err
+        writer.flush()
+        raise Interrupted(writer.saved_, total) from err
     except BaseException:  # a failure (the model cannot load...): it is reported, the finished part kept
-        flush()
+        writer.flush()
         raise
-    flush()
+    writer.flush()
     return failed, workers

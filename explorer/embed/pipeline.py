@@ -21,7 +21,7 @@ from explorer.data.outputs import SUMMARY, fingerprint_bytes
 from explorer.data.sources import is_virtual, read_item
 from explorer.embed.decoding import DECODE_MODES, decoded_batches
 from explorer.embed.models.base import Embedder
-from explorer.embed.vector_store import EmbeddingStore
+from explorer.embed.vector_store import ChunkWriter, EmbeddingStore
 from explorer.store.cache import MISSING, NPZ, atomic_write_bytes, cache_root, file_digest, read_entry, write_entry
 from explorer.store.export import to_bytes
 
@@ -227,37 +227,21 @@ def embed_dataset(
             # the model the user chose (a checkpoint path, weights not downloaded): an input error
             raise InputError(f"cannot load the {embedder.name} model: {type(err).__name__}: {err}") from err
     failed: dict[str, str] = {}
-    chunk_digests: list[str] = []
-    chunk_vectors: list[np.ndarray] = []
-    done = saved = 0
-    last_flush = time.monotonic()
-
-    def flush() -> None:
-        nonlocal last_flush, saved
-        if chunk_digests:
-            store.add(list(chunk_digests), np.concatenate(chunk_vectors))
-            saved += len(chunk_digests)
-            chunk_digests.clear()
-            chunk_vectors.clear()
-        last_flush = time.monotonic()
-
+    # a killed job loses at most one chunk, and at most FLUSH_SECONDS of work on slow models
+    writer = ChunkWriter(store, chunk_size=chunk_size, flush_seconds=FLUSH_SECONDS)
+    done = 0
     try:
         for digests_ok, batch, failures in decoded_batches(jobs, embedder, batch_size=batch_size,
                                                             num_workers=num_workers, decode=decode):
             failed.update(failures)
-            if digests_ok:
-                encoded = np.asarray(embedder.encode(batch), dtype=np.float32)
-                chunk_vectors.append(encoded)  # both lists grow together: an interrupt keeps them paired
-                chunk_digests.extend(digests_ok)
-            # a killed job loses at most one chunk, and at most FLUSH_SECONDS of work on slow models
-            if len(chunk_digests) >= chunk_size or time.monotonic() - last_flush >= FLUSH_SECONDS:
-                flush()
+            encoded = np.asarray(embedder.encode(batch), dtype=np.float32) if digests_ok else None
+            writer.add(digests_ok, encoded)
             done += len(digests_ok) + len(failures)
             report(done, len(jobs), f"embedding with {embedder.name}")
     except BaseException as err:  # Ctrl-C, SIGTERM (as KeyboardInterrupt), a cancelled app job
-        flush()  # keep what is finished: a rerun resumes after it
-        raise Interrupted(saved, len(jobs)) from err
-    flush()
+        writer.flush()  # keep what is finished: a rerun resumes after it
+        raise Interrupted(writer.saved_, len(jobs)) from err
+    writer.flush()
     return collect_result(dataset, embedder, store, digests, reasons, failed, n_cached=n_cached,
                           n_computed=len(todo) - len(failed), start=start)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +125,44 @@ def write_pack(path: str | os.PathLike, *, embedder_key: str, digests: list[str]
     """Write precomputed embeddings to ship beside a dataset (``<root>/embeddings/*.npz``)."""
     return save_arrays(path, embedder_key=np.array(embedder_key), digests=np.asarray(digests, dtype="U40"),
                        vectors=np.asarray(vectors).astype(dtype))
+
+
+class ChunkWriter:
+    """Vectors gathered into chunks of an :class:`EmbeddingStore`: a chunk is written once
+    ``chunk_size`` vectors wait or ``flush_seconds`` have passed, so a killed job loses at most one
+    chunk, and at most that much work on a slow model. ``saved_`` counts what was written.
+
+    >>> import tempfile
+    >>> w = ChunkWriter(EmbeddingStore(tempfile.mkdtemp()), chunk_size=2)
+    >>> w.add(["a"], np.ones((1, 3), np.float32)); w.saved_
+    0
+    >>> w.add(["b"], np.ones((1, 3), np.float32)); w.saved_
+    2
+    """
+
+    def __init__(self, store: EmbeddingStore, *, chunk_size: int, flush_seconds: float = 30.0) -> None:
+        self.store = store
+        self.chunk_size = chunk_size
+        self.flush_seconds = flush_seconds
+        self.saved_ = 0
+        self._digests: list[str] = []
+        self._vectors: list[np.ndarray] = []
+        self._last = time.monotonic()
+
+    def add(self, digests: list[str], vectors: np.ndarray | None) -> None:
+        """Queue rows (one digest each; ``vectors`` None when there are none), then write a chunk
+        if one is due."""
+        if len(digests):
+            self._vectors.append(np.asarray(vectors, dtype=np.float32).reshape(len(digests), -1))
+            self._digests.extend(digests)  # both lists grow together: an interrupt keeps them paired
+        if len(self._digests) >= self.chunk_size or time.monotonic() - self._last >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write whatever waits (also what is finished when a job is interrupted)."""
+        if self._digests:
+            self.store.add(list(self._digests), np.concatenate(self._vectors))
+            self.saved_ += len(self._digests)
+            self._digests.clear()
+            self._vectors.clear()
+        self._last = time.monotonic()
