@@ -112,12 +112,13 @@ def stage_knn(x: np.ndarray, method: str) -> None:
           f"exact {t_exact:.1f} s; ratio {t_backend / t_exact:.2f}; recall@10 over every item {hits:.3f}")
 
 
-def stage_maps(x: np.ndarray, labels: np.ndarray, cache: str, method: str, baseline: bool) -> None:
+def stage_maps(x: np.ndarray, labels: np.ndarray, cache: str, method: str, baseline: bool,
+               qualities: tuple[str, ...] = ("draft", "full")) -> None:
     from explorer.maps.projection import UmapParams, umap_project
     from explorer.maps.quality import neighbour_agreement
 
     params = UmapParams(neighbors=method)
-    for quality in ("draft", "full"):
+    for quality in qualities:
         with Stage(f"map-{quality}", x.nbytes):
             coords = umap_project(x, params=params, quality=quality, cache_dir=cache)
         print(f"  10-NN agreement with the clusters: {neighbour_agreement(coords, labels, k=10):.4f}")
@@ -219,8 +220,10 @@ def main() -> None:
         stage_score(x)
     if "knn" in stages:
         stage_knn(x, method)
-    if "map-draft" in stages or "map-full" in stages:
-        stage_maps(x, labels, cache, method, baseline=not args.no_umap_baseline)
+    qualities = tuple(q for q in ("draft", "full") if f"map-{q}" in stages)
+    if qualities:  # the full map starts from the draft, made (and timed) first when it is missing
+        stage_maps(x, labels, cache, method, baseline="full" in qualities and not args.no_umap_baseline,
+                   qualities=qualities)
     if "lasso" in stages:
         stage_lasso(x, cache, method)
     if "prdc" in stages:
