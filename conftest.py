@@ -205,3 +205,14 @@ def drive_map(at, *, selection=None, click=None, hover=None) -> None:
         trigger.json_trigger_value = json.dumps({"event": "click", "value": int(click)})
     at._run(states)
     assert not at.exception, at.exception
+
+
+def lasso(page, fractions):
+    """Draw a closed lasso on the first map with the mouse, corners as fractions of the map."""
+    area = page.locator("canvas.vs-canvas").first.bounding_box()
+    points = [(area["x"] + fx * area["width"], area["y"] + fy * area["height"]) for fx, fy in fractions]
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for x, y in points[1:] + points[:1]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()

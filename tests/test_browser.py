@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, running_app
+from conftest import CHROMIUM, CHROMIUM_ARGS, lasso, running_app
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 ARGS = CHROMIUM_ARGS
@@ -108,17 +108,6 @@ def test_compare_in_a_real_browser(app_url):
         page.screenshot(path=str(ARTIFACTS / "compare.png"))
         browser.close()
     assert (ARTIFACTS / "compare.png").stat().st_size > 10_000
-
-
-def lasso(page, fractions):
-    """Draw a closed lasso on the first map with the mouse, corners as fractions of the map."""
-    area = page.locator("canvas.vs-canvas").first.bounding_box()
-    points = [(area["x"] + fx * area["width"], area["y"] + fy * area["height"]) for fx, fy in fractions]
-    page.mouse.move(*points[0])
-    page.mouse.down()
-    for x, y in points[1:] + points[:1]:
-        page.mouse.move(x, y, steps=8)
-    page.mouse.up()
 
 
 def test_select_flag_and_export_in_a_real_browser(app_url, tmp_path, shared_cache):

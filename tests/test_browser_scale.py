@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, running_app
+from conftest import CHROMIUM, CHROMIUM_ARGS, lasso, running_app
 from explorer.data.synthetic import mixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -32,16 +32,8 @@ def test_a_200k_dataset_opens_with_every_point_and_a_lasso_returns_scores(tmp_pa
             # every item is drawn, not a sample
             page.get_by_text(f"{N:,} points").first.wait_for(timeout=600_000)
             page.get_by_text("All filtered items").wait_for(timeout=240_000)
-            canvas = page.locator("canvas.vs-canvas").first
-            canvas.scroll_into_view_if_needed()
-            area = canvas.bounding_box()
-            corners = [(0.02, 0.02), (0.6, 0.02), (0.6, 0.98), (0.02, 0.98)]
-            points = [(area["x"] + fx * area["width"], area["y"] + fy * area["height"]) for fx, fy in corners]
-            page.mouse.move(*points[0])
-            page.mouse.down()
-            for px, py in points[1:] + points[:1]:
-                page.mouse.move(px, py, steps=8)
-            page.mouse.up()
+            page.locator("canvas.vs-canvas").first.scroll_into_view_if_needed()
+            lasso(page, [(0.02, 0.02), (0.6, 0.02), (0.6, 0.98), (0.02, 0.98)])
             heading = page.get_by_text(re.compile(r"^Selection: [\d,]+ items$"))
             heading.wait_for(timeout=240_000)
             selected = int(heading.inner_text().split()[1].replace(",", ""))

@@ -32,6 +32,7 @@ from explorer.embed.pipeline import (
     Interrupted,
     collect_result,
     digest_or_reason,
+    open_store,
 )
 from explorer.embed.vector_store import ChunkWriter, EmbeddingStore
 
@@ -132,15 +133,7 @@ def embed_with_ray(
     start = time.perf_counter()
     if dataset.vectors is not None:
         raise InputError("these are precomputed embeddings; there is nothing to embed on the cluster")
-    items = dataset.items.reset_index(drop=True)
-    kinds = set(items["kind"]) if len(items) else set()
-    if len(kinds) > 1:
-        raise ValueError(f"this dataset mixes {', '.join(sorted(kinds))} items; embed each kind separately")
-    if kinds:
-        embedder = embedder.for_modality(kinds.pop())
-    store = EmbeddingStore(embedder.cache_key(), root=cache_dir)
-    for pack_path in dataset.packs:
-        store.import_pack(pack_path)
+    items, embedder, store = open_store(dataset, embedder, cache_dir=cache_dir)
     report = progress or (lambda done, total, message: None)
     resources = ray.cluster_resources()
     cpus, gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))

@@ -162,6 +162,22 @@ def _digests(items: pd.DataFrame, *, cache_dir=None) -> tuple[list[str | None], 
     return digests, reasons
 
 
+def open_store(dataset: Dataset, embedder: Embedder, *,
+               cache_dir: str | os.PathLike | None = None) -> tuple[pd.DataFrame, Embedder, EmbeddingStore]:
+    """The items of ``dataset``, the embedder for their modality (one kind of item per run) and its
+    vector store, with the dataset's shipped packs imported: what every embedding path starts from."""
+    items = dataset.items.reset_index(drop=True)
+    kinds = set(items["kind"]) if len(items) else set()
+    if len(kinds) > 1:
+        raise ValueError(f"this dataset mixes {', '.join(sorted(kinds))} items; embed each kind separately")
+    if kinds:
+        embedder = embedder.for_modality(kinds.pop())
+    store = EmbeddingStore(embedder.cache_key(), root=cache_dir)
+    for pack in dataset.packs:
+        store.import_pack(pack)
+    return items, embedder, store
+
+
 def embed_dataset(
     dataset: Dataset,
     embedder: Embedder,
@@ -191,20 +207,12 @@ def embed_dataset(
         raise ValueError(f"decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
     if dataset.vectors is not None:
         return _precomputed(dataset, start)
-    items = dataset.items.reset_index(drop=True)
-    kinds = set(items["kind"]) if len(items) else set()
-    if len(kinds) > 1:
-        raise ValueError(f"this dataset mixes {', '.join(sorted(kinds))} items; embed each kind separately")
-    if kinds:
-        embedder = embedder.for_modality(kinds.pop())
+    items, embedder, store = open_store(dataset, embedder, cache_dir=cache_dir)
     # The decode mode is deliberately not part of the cache key: the device path's resize differs
     # from PIL's by 1-3 8-bit levels (cosine >= 0.999 per item, tests/test_gpu_decode.py), the
     # same order as bf16 autocast, which is not in the key either; keying on it would re-embed a dataset
     # whenever "auto" resolves differently (laptop vs GPU box), orphan the shipped sample packs on
     # CUDA machines, and need torch just to name the key. A "gpu" run mixes both paths anyway.
-    store = EmbeddingStore(embedder.cache_key(), root=cache_dir)
-    for pack in dataset.packs:
-        store.import_pack(pack)
     report = progress or (lambda done, total, message: None)
     report(0, len(items), "hashing items")
     digests, reasons = _digests(items, cache_dir=cache_dir)
