@@ -11,6 +11,7 @@ import streamlit as st
 
 from explorer.cli.app import app_settings
 from pages._flags import STORE_ERRORS, flags_panel, problem_line
+from pages._notices import show_notices
 from pages._sidebar import sidebar
 
 PAGES = Path(__file__).resolve().parent / "pages"
@@ -19,6 +20,7 @@ st.set_page_config(page_title="Vendiscope", page_icon=":material/blur_on:", layo
 if "app_settings" not in st.session_state:  # what vendiscope app allows this app to open
     st.session_state["app_settings"] = app_settings(sys.argv[1:])
 
+show_notices()  # what the action before the last rerun did
 # the shared choices, drawn here so that they stay put when the page changes
 st.session_state["_choice"] = choice = sidebar()
 if choice is not None:

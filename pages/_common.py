@@ -20,6 +20,7 @@ from explorer.metrics.vendi import cached_analysis
 from explorer.store.thumbnails import thumbnail_files
 from explorer.store.work import JobProgress, SharedWork
 from pages._flags import STORE_ERRORS, problem_line
+from pages._notices import flagged_message, plural
 from pages._sidebar import Choice
 
 
@@ -136,11 +137,6 @@ def prepare() -> PageState:
     return PageState(source, dataset, embedder, result, coords, items, chosen, mask, map_note)
 
 
-def plural(n: int, noun: str) -> str:
-    """``1 item``, ``2 items``, ``1,024 items``."""
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
-
-
 def _embed_and_project(dataset: Dataset, embedder: Embedder, embed_key: tuple, draft_key: tuple):
     """Embeddings and the first map (the draft; for small data the full map), made or read from
     the disk caches with their progress on the page."""
@@ -243,7 +239,7 @@ def flag_form(ids: list[str], flags, *, key: str = "flag_selection") -> None:
             except STORE_ERRORS as err:  # disk full, a locked or damaged database: said, nothing claimed saved
                 st.error(f"The flags were not saved: {problem_line(err)}", icon=":material/error:")
             else:
-                st.toast(f"{added:,} new flag(s) saved")
+                st.toast(flagged_message(added, len(ids)), icon=":material/flag:")
 
 
 NEUTRAL = "#9aa5b1"

@@ -9,6 +9,7 @@ import streamlit as st
 
 from explorer.store.export import FORMATS, export_table, to_bytes
 from explorer.store.flags import FlagStore
+from pages._notices import notify, plural
 from pages._sidebar import Choice
 
 STORE_ERRORS = (OSError, sqlite3.Error)  # disk full, a read-only or damaged flag database or cache
@@ -52,13 +53,13 @@ def _flags_panel(choice: Choice) -> None:
         if st.button(f"Unflag {len(picked)}", key="unflag", disabled=not picked, icon=":material/flag_check:"):
             rows = [labels.index(p) for p in picked]
             removed = sum(flags.remove([table["id"].iloc[r]], reason=table["reason"].iloc[r]) for r in rows)
-            st.toast(f"{removed:,} flag(s) removed")
+            notify(f"Removed {plural(removed, 'flag')}")
             st.rerun()
         old = st.selectbox("Reason to rename", sorted(table["reason"].unique()), key="rename_from")
         new = st.text_input("New reason", key="rename_to")
         if st.button("Rename", key="rename", disabled=not new.strip()):
             ids = table.loc[table["reason"] == old, "id"].tolist()
-            st.toast(f"{flags.rename(ids, reason=old, to=new):,} flag(s) renamed")
+            notify(f"Renamed {plural(flags.rename(ids, reason=old, to=new), 'flag')}")
             st.rerun()
         for column, fmt in zip(st.columns(len(FORMATS)), FORMATS):
             column.download_button(f"{fmt.upper()}", to_bytes(export, fmt), file_name=f"flagged.{fmt}",

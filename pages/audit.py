@@ -10,6 +10,7 @@ from explorer.diagnostics import describe, flag_masks, flag_with_reasons
 from explorer.store.export import FORMATS, export_table, to_bytes
 from explorer.store.flags import FlagStore
 from pages._common import item_grid, page_slice, plural, prepare, with_progress
+from pages._notices import flagged_message
 
 GROUPS_PER_PAGE = 6
 
@@ -75,7 +76,8 @@ st.dataframe(pd.DataFrame(rows), hide_index=True)
 for column, d in zip(st.columns(max(1, len(masks))), masks):
     if column.button(f"Flag {plural(int(masks[d].sum()), 'item')}: {d}", key=f"audit_flag_{d}",
                      icon=":material/flag:"):
-        st.toast(f"{flag_with_reasons(flags, table, d):,} new flag(s) saved")
+        st.toast(flagged_message(flag_with_reasons(flags, table, d), int(masks[d].sum())),
+                 icon=":material/flag:")
 export = export_table(items, reasons=flags.reasons(), scores=table.drop(columns=["id"]))
 for column, fmt in zip(st.columns(len(FORMATS)), FORMATS):
     column.download_button(f"Audit {fmt.upper()}", to_bytes(export, fmt), file_name=f"audit.{fmt}",

@@ -13,6 +13,7 @@ from explorer.store.flags import FlagStore
 from pages._common import NEUTRAL, item_grid, memoized, plural, prepare, readable
 from pages._diagnostics import comparison_of, reference_choice
 from pages._inspect import hover_texts, inspect_map, opened_item
+from pages._notices import flagged_message
 
 st.title("Compare")
 state = prepare()
@@ -145,7 +146,7 @@ if name != "—":
     st.caption(f"{plural(len(reasons), 'item')} flagged by {name}, e.g. “{example}”")
     these = "Flag this item" if len(reasons) == 1 else f"Flag these {len(reasons):,} items"
     if st.button(these, icon=":material/flag:", key="flag_diag"):
-        st.toast(f"{flag_with_reasons(flags, table, name):,} new flag(s) saved")
+        st.toast(flagged_message(flag_with_reasons(flags, table, name), len(reasons)), icon=":material/flag:")
 
 export = export_table(items, reasons=flags.reasons(), scores=table.drop(columns=["id"]))
 for column, fmt in zip(st.columns(len(FORMATS)), FORMATS):

@@ -62,6 +62,15 @@ def test_overview_opens_a_text_file_with_the_offline_text_embedder(tmp_path, mon
     assert [m.label for m in at.metric][:5] == ["VS q=0.1", "VS q=0.5", "VS q=1", "VS q=2", "VS q=inf"]
 
 
+def test_notice_messages_count_what_was_done():
+    import doctest
+
+    import pages._notices as notices
+
+    assert doctest.testmod(notices).failed == 0
+    assert notices.flagged_message(2, 3) == "Flagged 2 items (1 was already flagged for this reason)"
+
+
 @pytest.mark.slow
 def test_flags_are_listed_unflagged_renamed_and_exported_from_every_page(shared_cache, monkeypatch):
     from explorer.store.flags import FlagStore
@@ -81,10 +90,12 @@ def test_flags_are_listed_unflagged_renamed_and_exported_from_every_page(shared_
         at.sidebar.multiselect(key="unflag_pick").set_value(["gmm/3/gmm_0300.png — odd one"]).run()
         at.sidebar.button(key="unflag").click().run()
         assert not at.exception, at.exception
+        assert [t.value for t in at.toast] == ["Removed 1 flag"]  # shown after the rerun, not lost with it
         assert {k: sorted(v) for k, v in store.reasons().items()} == {"real/0/real_0000.png": ["blury", "odd one"]}
         at.sidebar.selectbox(key="rename_from").set_value("blury").run()
         at.sidebar.text_input(key="rename_to").set_value("blurry").run()
         at.sidebar.button(key="rename").click().run()
+        assert [t.value for t in at.toast] == ["Renamed 1 flag"]
         assert {k: sorted(v) for k, v in store.reasons().items()} == {"real/0/real_0000.png": ["blurry", "odd one"]}
         csv = next(b for b in at.sidebar.get("download_button") if b.proto.label == "CSV")
         assert csv.proto.url  # served as a download

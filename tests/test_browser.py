@@ -141,7 +141,7 @@ def test_select_flag_and_export_in_a_real_browser(app_url, tmp_path, shared_cach
 
         page.get_by_placeholder("e.g. off-topic, duplicate, blurry").fill("browser test")
         page.get_by_role("button", name=re.compile(f"Flag {selected:,} selected items")).click()
-        page.get_by_text("new flag(s) saved").wait_for(timeout=60_000)
+        page.get_by_text(f"Flagged {selected:,} items").wait_for(timeout=60_000)
 
         # the flags panel is on every page: export, then unflag one
         page.goto(app_url + "/modes")
@@ -160,7 +160,7 @@ def test_select_flag_and_export_in_a_real_browser(app_url, tmp_path, shared_cach
         page.get_by_role("option", name=f"{first} — browser test").click()
         page.keyboard.press("Escape")
         page.get_by_role("button", name="Unflag 1").click()
-        page.get_by_text("1 flag(s) removed").wait_for(timeout=60_000)
+        page.get_by_text("Removed 1 flag", exact=True).wait_for(timeout=60_000)
         browser.close()
     from explorer.data.datasets import load_dataset, sample_data_dir
     from explorer.store.flags import FlagStore
