@@ -5,7 +5,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "explorer"
 # bottom layer first; a subpackage imports only from itself and the layers before it
-LAYERS = ["data", "store", "embed", "neighbors", "metrics", "maps", "diagnostics", "compare", "curate", "distributed", "cli"]
+LAYERS = ["data", "store", "embed", "neighbors", "metrics", "maps", "diagnostics", "compare", "curate",
+          "distributed", "cli"]
 
 
 def module_name(path: Path) -> str:
