@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from explorer.cli.parser import main
 from explorer.compare.comparison import Comparison, cached_comparison
+from explorer.data.errors import InputError
 from explorer.diagnostics import (
     DiagnosticResult,
     diagnostic_table,
@@ -113,12 +115,16 @@ def test_the_cli_lists_and_runs_a_plugin_diagnostic(plugin, rng, tmp_path):
     assert set(per_item.loc[[("off_centre" in f) for f in per_item["flags"]], "id"]) == truth
 
 
-def test_a_broken_plugin_is_named(tmp_path, monkeypatch):
+def test_a_broken_plugin_is_an_input_error_naming_it(tmp_path, monkeypatch, capsys):
+    """The plugin is the user's code: exit 2 with its name and the reason, not 3 ("internal error")."""
     bad = tmp_path / "bad.py"
     bad.write_text("raise RuntimeError('boom')\n")
     monkeypatch.setenv("VENDISCOPE_PLUGINS", str(bad))
-    with pytest.raises(RuntimeError, match="bad.py"):
+    with pytest.raises(InputError, match=r"bad\.py.*RuntimeError: boom"):
         registered()
+    assert main(["diagnostics", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.py" in err and "boom" in err and "internal error" not in err
 
 
 def test_results_hold_structured_reasons():

@@ -17,6 +17,7 @@ import explorer.diagnostics.memorization  # noqa: F401
 import explorer.diagnostics.novelty  # noqa: F401
 import explorer.diagnostics.outliers  # noqa: F401
 import explorer.diagnostics.regions  # noqa: F401
+from explorer.data.errors import InputError
 from explorer.diagnostics.base import REGISTRY, ComparisonContext, Diagnostic, DiagnosticResult
 
 PLUGINS_ENV = "VENDISCOPE_PLUGINS"
@@ -46,7 +47,8 @@ def forget_plugins() -> None:
 
 def load_plugins() -> None:
     """Import the diagnostics named in ``VENDISCOPE_PLUGINS`` and the ``vendiscope.diagnostics``
-    entry points, once each. A plugin that fails to import is an error that names it."""
+    entry points, once each. A plugin that fails to import is an :class:`InputError` (exit 2) that
+    names it and says why: the plugin is the user's code or setting, not a bug of ours."""
     names = [n for n in os.environ.get(PLUGINS_ENV, "").split(os.pathsep) if n.strip()]
     for name in names:
         if name in _loaded:
@@ -61,12 +63,17 @@ def load_plugins() -> None:
                 spec.loader.exec_module(module)
             else:
                 importlib.import_module(name)
-        except Exception as err:
-            raise RuntimeError(f"diagnostic plugin {name!r} (from {PLUGINS_ENV}) failed to load: {err}") from err
+        except Exception as err:  # noqa: BLE001 - whatever the plugin raised, said with its name
+            raise InputError(f"diagnostic plugin {name!r} (from {PLUGINS_ENV}) failed to load: "
+                             f"{type(err).__name__}: {err}") from err
         _loaded.add(name)
     for entry in importlib.metadata.entry_points(group=ENTRY_POINTS):
         if entry.value not in _loaded:
-            entry.load()
+            try:
+                entry.load()
+            except Exception as err:  # noqa: BLE001 - an installed package's plugin: the user's setup
+                raise InputError(f"diagnostic plugin {entry.name!r} ({entry.value}, entry point {ENTRY_POINTS}) "
+                                 f"failed to load: {type(err).__name__}: {err}") from err
             _loaded.add(entry.value)
 
 
