@@ -19,7 +19,7 @@ import sqlite3
 import sys
 import traceback
 
-from explorer.cli import app, audit, compare, diagnostics, embed, flags, map, score
+from explorer.cli import app, audit, compare, diagnostics, embed, flags, map, represent, score
 
 OK, GATE_FAILED, INPUT_ERROR, INTERNAL_ERROR, INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_parser(sub)
     compare.add_parser(sub)
     audit.add_parser(sub)
+    represent.add_parser(sub)
     map.add_parser(sub)
     diagnostics.add_parser(sub)
     flags.add_parsers(sub)
