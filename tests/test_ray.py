@@ -24,6 +24,7 @@ from explorer.data.errors import InputError  # noqa: E402
 from explorer.distributed.score import RayVendi  # noqa: E402
 from explorer.distributed.session import import_ray, ray_session, resolve_address  # noqa: E402
 from explorer.distributed.sources import open_source  # noqa: E402
+from explorer.embed.models.base import TorchImageEmbedder  # noqa: E402
 from explorer.embed.models.pixels import PixelEmbedder  # noqa: E402
 from explorer.metrics.vendi import VendiAnalysis  # noqa: E402
 
@@ -293,3 +294,128 @@ def test_cli_starts_a_local_ray_and_stops_it(tmp_path, rng):
     assert_scores_close(json.loads(done.stdout)["scores"],
                         json.loads(json.dumps(VendiAnalysis(q=ORDERS, contributions=False).fit(x)
                                               .result().to_dict()))["scores"])
+
+
+class BuildsForItsTransform(TorchImageEmbedder):
+    """Like open_clip: the preprocessing comes with the model, so a decode task that lacked it would
+    build the model. Every build appends its process id to ``log``."""
+
+    name = "builds-for-its-transform"
+
+    def __init__(self, log: Path) -> None:
+        super().__init__(device="cpu")
+        self.log = str(log)
+        self.size: int | None = None
+
+    def cache_key(self) -> str:
+        return "builds-for-its-transform-v1"
+
+    def _load(self):
+        import torch
+
+        with open(self.log, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        self.size = 6
+        return torch.nn.Flatten()
+
+    def preprocess(self, item):
+        import torch
+
+        if self.size is None:
+            self.model  # noqa: B018 - as ClipEmbedder does: the transform comes with the model
+        pixels = np.asarray(item.convert("RGB").resize((self.size, self.size)), dtype=np.float32) / 255.0
+        return torch.from_numpy(pixels.reshape(-1))
+
+
+class CannotLoad(BuildsForItsTransform):
+    def _load(self):
+        raise FileNotFoundError("no weights here")
+
+
+def test_the_model_loads_once_on_the_driver_and_decoding_runs_beside_the_actors(cluster, tmp_path, rng):
+    import ray.cloudpickle
+
+    from explorer.data.datasets import load_dataset
+    from explorer.distributed.embed import embed_with_ray
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test's embedders, for the workers
+    dataset = load_dataset(str(image_folder(tmp_path / "images", 40, rng)))
+    calls: list[tuple] = []
+    with pytest.raises(InputError, match="cannot load the builds-for-its-transform model: FileNotFoundError: "
+                                         "no weights here"):
+        embed_with_ray(dataset, CannotLoad(tmp_path / "never.txt"), ray=cluster, cache_dir=tmp_path / "cache",
+                       progress=lambda *args: calls.append(args))
+    assert calls == []  # failed before any item was hashed or decoded
+    log = tmp_path / "builds.txt"
+    result = embed_with_ray(dataset, BuildsForItsTransform(log), ray=cluster, cache_dir=tmp_path / "cache",
+                            batch_size=4, actors=1)
+    assert len(result.items) == 40 and sorted(result.skipped["id"]) == ["a/corrupt.png", "b/empty.jpg"]
+    # built once on the driver and once in each model actor: no decode task built a model
+    assert sorted(int(pid) for pid in log.read_text().split()) == sorted([os.getpid(), *result.workers])
+    # decoding ran in processes of its own, not fused into the model actors
+    assert result.decoders and not set(result.decoders) & set(result.workers)
+    assert result.summary()["ray"]["decode_processes"] == len(result.decoders)
+
+
+def test_a_checkpoint_that_cannot_load_is_an_input_error_at_once(cluster, tmp_path, rng, tiny_clip, capsys):
+    arch, _, _ = tiny_clip
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    data = image_folder(tmp_path / "images", 4, rng)
+    assert main(["embed", str(data), "--model", f"clip:{arch}@{broken}", "--out", str(tmp_path / "out"), "--quiet",
+                 "--cache-dir", str(tmp_path / "cache"), "--ray"]) == 2
+    assert f"error: cannot load the clip:{arch}@{broken} model" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+SLOW_EMBED = """
+import sys, time
+from explorer.cli.parser import main
+from explorer.embed.models.pixels import PixelEmbedder
+from explorer.embed.registry import register_embedder
+
+class SlowPixels(PixelEmbedder):
+    def encode(self, batch):
+        time.sleep(0.2)
+        return super().encode(batch)
+
+register_embedder("slow-pixels", lambda spec, **kw: SlowPixels(), description="pixels, a batch every 0.2 s")
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_during_embed_on_ray_exits_130_and_keeps_the_finished_part(cluster, tmp_path, rng):
+    """ray.init installs a SIGTERM handler that exits 1; the command keeps its own."""
+    import threading
+
+    data = image_folder(tmp_path / "images", 160, rng)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    # a driver of the test's cluster: ray.init replaces the handler on connecting as on starting
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_EMBED, "embed", str(data), "--model", "slow-pixels",
+                             "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"),
+                             "--batch-size", "4", "--chunk-size", "4", "--ray",
+                             cluster.get_runtime_context().gcs_address],
+                            stderr=subprocess.PIPE, env=env)
+    err = bytearray()
+    embedding = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        while chunk := proc.stderr.read1(4096):
+            err.extend(chunk)
+            if b"embedding with" in err:
+                embedding.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert embedding.wait(240), err.decode(errors="replace")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(120) == 130, err.decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(10)
+    assert "interrupted: saved" in err.decode(errors="replace")
+    assert not (tmp_path / "out").exists()

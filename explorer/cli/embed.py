@@ -104,6 +104,10 @@ def _embed_on_ray(args: argparse.Namespace, dataset, embedder, progress):
         raise InputError("--decode gpu and --workers are for one machine; with --ray, decoding runs in Ray's "
                          "CPU tasks")
     with ray_session(args.ray) as ray:
+        # ray.init puts in its own SIGTERM handler, which exits with status 1 and saves nothing:
+        # ours again, so SIGTERM keeps the finished part and exits 130 as on one machine (run()
+        # restores the handler from before the run)
+        signal.signal(signal.SIGTERM, _interrupt)
         quiet_ray(ray, quiet=True)  # vendiscope's own bar shows the progress
         return embed_with_ray(dataset, embedder, ray=ray, cache_dir=args.cache_dir, batch_size=args.batch_size,
                               chunk_size=args.chunk_size, progress=progress)

@@ -6,6 +6,11 @@
    CPU tasks that decode and preprocess them (the local path's ``decode_item`` and its reasons
    for skipping) and an actor pool that runs the model: one GPU an actor where the cluster has
    GPUs, CPU actors otherwise. A killed actor is restarted by Ray and its batch retried.
+   The model is loaded once on the driver before anything is read, so one that cannot load
+   fails the job at once; decode tasks get only its preprocessing
+   (:meth:`~explorer.embed.models.base.Embedder.preprocessor`), never a model to build. Decode
+   tasks and model actors ask for different resources, so Ray Data keeps them two operators
+   that run side by side instead of fusing decoding into the actors.
 3. The driver receives the vectors as they stream in, keeps each item once (by digest, so a
    retried batch adds nothing twice) and saves them to the cache in chunks, so a killed run
    resumes where it stopped; the result is assembled exactly as the local path assembles it.
@@ -38,6 +43,11 @@ from explorer.embed.vector_store import ChunkWriter, EmbeddingStore
 
 Progress = Callable[[int, int, str], None]
 BLOCKS_PER_CPU = 4  # item blocks per CPU: enough to keep every worker busy and to spread retries
+# Ray Data fuses a task map into the next actor map when both ask for the same resources, and
+# then every actor decodes its own batches while no other CPU decodes. A decode task asks for
+# half a CPU (a model actor for a whole one, or a GPU): the two stay separate operators, and two
+# decode tasks share the core left beside the actors, as decoding waits on reads part of the time.
+DECODE_CPUS = 0.5
 
 
 def item_columns(items: pd.DataFrame) -> pd.DataFrame:
@@ -81,16 +91,18 @@ def unpack(data: bytes, kind: str):
     return array
 
 
-def decode_batch(batch: pd.DataFrame, *, embedder: Embedder) -> pd.DataFrame:
-    """Ray task: decode and preprocess items as the local path does, a failure kept as its reason."""
+def decode_batch(batch: pd.DataFrame, *, preprocessor: Embedder) -> pd.DataFrame:
+    """Ray task: decode and preprocess items as the local path does, a failure kept as its reason;
+    ``decoder`` is this task's process id (where decoding ran)."""
     data, kinds, reasons = [], [], []
     for row in batch.to_dict("records"):
-        payload, reason = read_or_reason(lambda r: decode_item(r, embedder), row)
+        payload, reason = read_or_reason(lambda r: decode_item(r, preprocessor), row)
         packed = pack(payload) if reason is None else (b"", "")
         data.append(packed[0])
         kinds.append(packed[1])
         reasons.append(reason or "")
-    return pd.DataFrame({"digest": batch["digest"].to_numpy(), "input": data, "payload": kinds, "reason": reasons})
+    return pd.DataFrame({"digest": batch["digest"].to_numpy(), "input": data, "payload": kinds, "reason": reasons,
+                         "decoder": os.getpid()})
 
 
 class EmbedBatches:
@@ -109,7 +121,8 @@ class EmbedBatches:
             for i, v in zip(np.flatnonzero(ok), encoded):
                 vectors[i] = v.tobytes()
         return pd.DataFrame({"digest": batch["digest"].to_numpy(), "embedding": vectors,
-                             "reason": batch["reason"].to_numpy(), "worker": os.getpid()})
+                             "reason": batch["reason"].to_numpy(), "worker": os.getpid(),
+                             "decoder": batch["decoder"].to_numpy()})
 
 
 def blocks(table: pd.DataFrame, *, batch_size: int, cpus: int) -> list[pd.DataFrame]:
@@ -134,6 +147,9 @@ def embed_with_ray(
     if dataset.vectors is not None:
         raise InputError("these are precomputed embeddings; there is nothing to embed on the cluster")
     items, embedder, store = open_store(dataset, embedder, cache_dir=cache_dir)
+    # before any item is read: hashing a large dataset on the cluster takes long, and a model
+    # that cannot load is known in seconds (a fully cached rerun pays this load too)
+    preprocessor = ready_to_decode(embedder) if len(items) else embedder
     report = progress or (lambda done, total, message: None)
     resources = ray.cluster_resources()
     cpus, gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))
@@ -157,50 +173,67 @@ def embed_with_ray(
             todo[d] = i
     n_cached = sum(d in cached for d in digests if d is not None)
     failed: dict[str, str] = {}
+    workers: set[int] = set()
+    decoders: set[int] = set()
     if todo:
         jobs = item_columns(items.iloc[list(todo.values())]).assign(digest=list(todo))
         pool = actors or (gpus if gpus else max(1, cpus - 1))
         stream = (ray.data.from_pandas(blocks(jobs, batch_size=batch_size, cpus=cpus))
                   .map_batches(decode_batch, batch_format="pandas", batch_size=batch_size,
-                               fn_kwargs={"embedder": embedder})
+                               fn_kwargs={"preprocessor": preprocessor}, num_cpus=DECODE_CPUS)
                   .map_batches(EmbedBatches, batch_format="pandas", batch_size=batch_size,
-                               fn_constructor_kwargs={"embedder": embedder}, num_gpus=1 if gpus else None,
+                               fn_constructor_kwargs={"embedder": embedder}, num_cpus=1,
+                               num_gpus=1 if gpus else None,
                                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=pool)))
-        failed, workers = _receive(stream, store, total=len(todo), chunk_size=chunk_size, report=report,
-                                   message=f"embedding with {embedder.name}")
-    else:
-        workers = set()
+        failed, workers, decoders = _receive(stream, store, total=len(todo), chunk_size=chunk_size,
+                                             report=report, message=f"embedding with {embedder.name}")
     result = collect_result(dataset, embedder, store, digests, reasons, failed, n_cached=n_cached,
                             n_computed=len(todo) - len(failed), start=start)
-    return RayEmbeddingResult(**vars(result), workers=sorted(workers), gpus=gpus, cpus=cpus)
+    return RayEmbeddingResult(**vars(result), workers=sorted(workers), decoders=sorted(decoders), gpus=gpus,
+                              cpus=cpus)
+
+
+def ready_to_decode(embedder: Embedder) -> Embedder:
+    """``embedder``'s :meth:`~explorer.embed.models.base.Embedder.preprocessor`, built on the
+    driver; a model that cannot load is an :class:`InputError` (the user's model or checkpoint),
+    worded as the local path words it."""
+    try:
+        return embedder.preprocessor()
+    except Exception as err:  # noqa: BLE001 - whatever the loader raised, said in one line
+        raise InputError(f"cannot load the {embedder.name} model: {type(err).__name__}: {err}") from err
 
 
 @dataclass
 class RayEmbeddingResult(EmbeddingResult):
-    """An embedding result, with where it was computed: the model actors' process ids and the
-    cluster's CPUs and GPUs (also in ``summary.json``)."""
+    """An embedding result, with where it was computed: the model actors' and the decode tasks'
+    process ids and the cluster's CPUs and GPUs (also in ``summary.json``)."""
 
     workers: list[int] = field(default_factory=list)
+    decoders: list[int] = field(default_factory=list)
     gpus: int = 0
     cpus: int = 0
 
     def summary(self) -> dict:
-        return {**super().summary(), "ray": {"cpus": self.cpus, "gpus": self.gpus, "actors_used": len(self.workers)}}
+        return {**super().summary(), "ray": {"cpus": self.cpus, "gpus": self.gpus, "actors_used": len(self.workers),
+                                             "decode_processes": len(self.decoders)}}
 
 
 def _receive(stream, store: EmbeddingStore, *, total: int, chunk_size: int, report: Progress,
-             message: str) -> tuple[dict[str, str], set[int]]:
-    """Consume the pipeline's output: each digest once into the cache, in chunks; the failures."""
+             message: str) -> tuple[dict[str, str], set[int], set[int]]:
+    """Consume the pipeline's output: each digest once into the cache, in chunks; the failures,
+    the model actors' and the decode tasks' process ids."""
     seen: set[str] = set()
     failed: dict[str, str] = {}
     workers: set[int] = set()
+    decoders: set[int] = set()
     writer = ChunkWriter(store, chunk_size=chunk_size, flush_seconds=FLUSH_SECONDS)
     try:
         for batch in stream.iter_batches(batch_format="pandas", batch_size=None):
             digests: list[str] = []
             vectors: list[np.ndarray] = []
-            for digest, vector, reason, worker in batch.itertuples(index=False):
+            for digest, vector, reason, worker, decoder in batch.itertuples(index=False):
                 workers.add(int(worker))
+                decoders.add(int(decoder))
                 if digest in seen:  # a retried batch: its items are already in
                     continue
                 seen.add(digest)
@@ -218,4 +251,4 @@ def _receive(stream, store: EmbeddingStore, *, total: int, chunk_size: int, repo
         writer.flush()
         raise
     writer.flush()
-    return failed, workers
+    return failed, workers, decoders

