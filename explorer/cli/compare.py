@@ -63,6 +63,11 @@ def run(args: argparse.Namespace) -> int:
         summary, table = cached_comparison(x, items, reference=reference, cache_dir=args.cache_dir,
                                            progress=progress, backend=backend, **params)
     summary = {"embedder": embedder, **summary}
+    if "prompt" in items:  # generations: diversity within and across prompts per set (explorer.curate.prompts)
+        from explorer.curate.prompts import per_prompt_of_sets
+
+        summary["per_prompt"] = per_prompt_of_sets(x, items, reference=reference, seed=args.seed,
+                                                   kernel=getattr(args, "kernel", "centred"), cache_dir=args.cache_dir)
     metrics = {name: {k: v for k, v in s.items() if isinstance(v, (int, float))}
                for name, s in summary["sets"].items()}
     hits = failing(metrics, conditions)
@@ -77,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print(report(summary))
+        if "per_prompt" in summary:
+            from explorer.curate.prompts import prompt_report
+
+            print("\n" + prompt_report(summary["per_prompt"]))
     for line in hits:
         print(f"fail-if: {line}", file=sys.stderr)
     return 1 if hits else 0
