@@ -19,7 +19,7 @@ import sqlite3
 import sys
 import traceback
 
-from explorer.cli import app, audit, compare, diagnostics, embed, flags, map, represent, score
+from explorer.cli import app, audit, compare, diagnostics, embed, flags, map, represent, score, select
 
 OK, GATE_FAILED, INPUT_ERROR, INTERNAL_ERROR, INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_parser(sub)
     audit.add_parser(sub)
     represent.add_parser(sub)
+    select.add_parser(sub)
     map.add_parser(sub)
     diagnostics.add_parser(sub)
     flags.add_parsers(sub)
