@@ -20,6 +20,7 @@ import pyarrow.parquet as pq  # noqa: E402
 import pytest  # noqa: E402
 
 from explorer.cli.parser import main  # noqa: E402
+from explorer.data.datasets import load_dataset  # noqa: E402
 from explorer.data.errors import InputError  # noqa: E402
 from explorer.distributed.score import RayVendi  # noqa: E402
 from explorer.distributed.session import import_ray, ray_session, resolve_address  # noqa: E402
@@ -195,11 +196,22 @@ def test_embed_then_score_on_ray_equals_the_local_path(cluster, tmp_path, rng, c
     expected = json.loads(capsys.readouterr().out)["scores"]
     assert main(["score", str(dist / "embeddings"), "--json", "--ray"]) == 0
     assert_scores_close(json.loads(capsys.readouterr().out)["scores"], expected)
+    # ... and without Ray: the local score, and the loader that compare and the app share
+    assert main(["score", str(dist / "embeddings"), "--json", "--contributions", str(tmp_path / "c.parquet")]) == 0
+    assert_scores_close(json.loads(capsys.readouterr().out)["scores"], expected)
+    assert pd.read_parquet(tmp_path / "c.parquet")["id"].tolist() == shards["id"].tolist()  # items.parquet's ids
+    from_shards, from_npy = load_dataset(dist / "embeddings"), load_dataset(local / "embeddings.npy")
+    assert from_shards.items["id"].tolist() == from_npy.items["id"].tolist()
+    np.testing.assert_allclose(from_shards.vectors, from_npy.vectors, rtol=1e-6, atol=1e-7)
     # a rerun embeds nothing again: everything comes from the cache
     assert main(["embed", str(data), "--model", "pixels", "--out", str(dist), "--quiet",
                  "--cache-dir", str(tmp_path / "cache-ray"), "--ray"]) == 0
     again = json.loads((dist / "summary.json").read_text())
     assert (again["from_cache"], again["computed"], again["embedded"]) == (30, 0, 30)
+    # a shard another run left behind would add rows: the folder is refused, as a mixed .npy pair is
+    (dist / "embeddings" / "part-00001.parquet").write_bytes((dist / "embeddings" / "part-00000.parquet").read_bytes())
+    with pytest.raises(ValueError, match="part-00001.parquet is missing, extra or changed"):
+        load_dataset(dist / "embeddings")
 
 
 def actor_processes() -> list:
@@ -224,7 +236,6 @@ class SlowPixels(PixelEmbedder):
 def test_a_killed_actor_loses_and_duplicates_nothing(cluster, tmp_path, rng):
     import ray.cloudpickle
 
-    from explorer.data.datasets import load_dataset
     from explorer.distributed.embed import embed_with_ray
     from explorer.embed.pipeline import embed_dataset
 
@@ -335,7 +346,6 @@ class CannotLoad(BuildsForItsTransform):
 def test_the_model_loads_once_on_the_driver_and_decoding_runs_beside_the_actors(cluster, tmp_path, rng):
     import ray.cloudpickle
 
-    from explorer.data.datasets import load_dataset
     from explorer.distributed.embed import embed_with_ray
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test's embedders, for the workers

@@ -71,20 +71,44 @@ def check_finite(x: np.ndarray, what: str) -> None:
         raise ValueError(f"{what}: {rows.size} row(s) contain NaN or inf, e.g. rows {rows[:5].tolist()}")
 
 
+def parquet_shards(folder: str | os.PathLike) -> list[Path]:
+    """The Parquet files of a folder of shards, in row order: by name, as ``embed --ray`` numbers
+    them (``part-00000.parquet``, ...); an empty list for anything else.
+
+    >>> parquet_shards("/no/such/folder")
+    []
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".parquet", ".pq") and p.is_file())
+
+
 def load_array(path: str | os.PathLike, *, key: str | None = None, column: str | None = None,
                mmap: bool = False) -> np.ndarray:
-    """A 2-D float array from ``.npy``, ``.npz`` (``key``) or ``.parquet`` (array ``column``).
+    """A 2-D float array from ``.npy``, ``.npz`` (``key``), ``.parquet`` (array ``column``) or a
+    folder of Parquet shards (``embed --ray``'s ``embeddings/``: their rows in file-name order).
 
     >>> import tempfile; p = Path(tempfile.mkdtemp()) / "x.npy"; np.save(p, np.eye(2))
     >>> load_array(p).shape
     (2, 2)
     """
     path = Path(path).expanduser()
-    if not path.is_file():
+    shards = parquet_shards(path)
+    if path.is_dir() and not shards:
+        raise ValueError(f"{path} is a folder without Parquet shards; give an embeddings file "
+                         "(.npy, .npz, .parquet) or a folder of .parquet shards")
+    if not path.is_file() and not shards:
         raise FileNotFoundError(f"no such file: {path}")
     suffix = path.suffix.lower()
     try:
-        if suffix == ".npy":
+        if shards:  # the whole array is read: shards are a cluster's layout, not a memory map
+            parts = [_parquet_column(shard, column) for shard in shards]
+            dims = sorted({part.shape[1] for part in parts})
+            if len(dims) > 1:
+                raise ValueError(f"the shards in {path} hold vectors of different lengths {dims[:5]}")
+            arr = np.concatenate(parts)
+        elif suffix == ".npy":
             arr = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:

@@ -206,10 +206,10 @@ def load_embeddings(path: str | os.PathLike, *, manifest: str | os.PathLike | No
     """Precomputed embeddings (.npy, .npz, .parquet array column), one item per row. A manifest
     with one row per embedding (default: ``items.parquet`` beside the file, as ``vendiscope embed``
     writes it) supplies ids, sets, labels and metadata."""
-    from explorer.data.arrays import load_array
+    from explorer.data.arrays import load_array, parquet_shards
 
     path = Path(path).expanduser().resolve()
-    vectors = load_array(path, key=key, column=column)
+    vectors = load_array(path, key=key, column=column)  # a folder: embed --ray's Parquet shards
     table = None
     default = path.with_name("items.parquet")
     if manifest is not None or default.is_file():
@@ -222,12 +222,16 @@ def load_embeddings(path: str | os.PathLike, *, manifest: str | os.PathLike | No
                              "by position, so every row must be readable")
         if len(table) != len(vectors):
             raise ValueError(f"{mpath.name} has {len(table)} rows but {path.name} has {len(vectors)} embeddings")
-    elif path.suffix.lower() in (".parquet", ".pq"):  # the other columns of the file are the metadata
+    elif path.suffix.lower() in (".parquet", ".pq") or path.is_dir():  # the other columns are the metadata
+        import pyarrow.parquet as pq
+
         from explorer.data.arrays import EMBEDDING_COLUMNS
 
-        table = pd.read_parquet(path)
-        used = column or next(c for c in EMBEDDING_COLUMNS if c in table.columns)
-        table = table.drop(columns=[used])
+        files = parquet_shards(path) if path.is_dir() else [path]
+        names = pq.read_schema(files[0]).names
+        used = column or next(c for c in EMBEDDING_COLUMNS if c in names)
+        table = pd.concat([pd.read_parquet(f, columns=[c for c in names if c != used]) for f in files],
+                          ignore_index=True)
     items = pd.DataFrame(index=range(len(vectors))) if table is None else table.copy()
     items["id"] = _unique_ids(items["id"].astype(str)) if "id" in items else [f"row{i}" for i in range(len(items))]
     items["kind"] = "vector"
@@ -279,6 +283,19 @@ def load_image_table(source: str | os.PathLike, *, column: str | None = None, al
                    rejected=pd.DataFrame(rejected) if rejected else no_rejects())
 
 
+def _is_embedding_shards(folder: Path) -> bool:
+    """A folder of Parquet shards of vectors (as ``embed --ray`` writes them), not of items."""
+    import pyarrow.parquet as pq
+
+    from explorer.data.arrays import EMBEDDING_COLUMNS, parquet_shards
+
+    shards = parquet_shards(folder)
+    if not shards or _has_image_column(shards[0]):
+        return False
+    names = {c.lower() for c in pq.read_schema(shards[0]).names}
+    return not names & {*PATH_COLUMNS, *TEXT_COLUMNS} and bool(names & set(EMBEDDING_COLUMNS))
+
+
 def _has_image_column(path: Path) -> bool:
     import pyarrow.parquet as pq
 
@@ -299,6 +316,8 @@ def load_dataset(source: str | os.PathLike, *, allow_outside: bool = False) -> D
         for name in MANIFEST_NAMES:
             if (source / name).is_file():
                 return load_manifest(source / name, allow_outside=allow_outside)
+        if _is_embedding_shards(source):  # embed --ray's embeddings/ (items.parquet beside it)
+            return load_embeddings(source)
         if (source / "state.json").is_file() and any(source.glob("*.arrow")):
             return load_image_table(source, allow_outside=allow_outside)  # datasets.Dataset.save_to_disk
         if any(source.glob("*.tar")) and not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in source.iterdir()):

@@ -83,3 +83,10 @@ def check_set(folder: str | os.PathLike, names: list[str]) -> None:
         if name in recorded and not matches(folder / name, recorded[name]):
             raise ValueError(f"{folder}: {name} is not the file {SUMMARY} records, so the folder mixes two runs "
                              "(a write was interrupted?); write the folder again")
+        shards = {key for key in recorded if key.startswith(f"{name}/")}
+        if shards and (folder / name).is_dir():  # a folder of shards (embed --ray): these files, no others
+            present = {f"{name}/{p.name}" for p in (folder / name).iterdir() if p.suffix.lower() == ".parquet"}
+            wrong = sorted(present ^ shards) or [k for k in sorted(shards) if not matches(folder / k, recorded[k])]
+            if wrong:
+                raise ValueError(f"{folder}: {wrong[0]} is missing, extra or changed against {SUMMARY}, so the folder "
+                                 "mixes two runs (a write was interrupted?); write the folder again")
