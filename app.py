@@ -32,6 +32,7 @@ page = st.navigation([
     st.Page(PAGES / "modes.py", title="Modes", icon=":material/stacked_line_chart:"),
     st.Page(PAGES / "compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page(PAGES / "audit.py", title="Audit", icon=":material/fact_check:"),
+    st.Page(PAGES / "represent.py", title="Representation", icon=":material/groups:"),
 ])
 try:
     page.run()

@@ -14,6 +14,7 @@ from pages._common import NEUTRAL, item_grid, memoized, plural, prepare, readabl
 from pages._diagnostics import comparison_of, reference_choice
 from pages._inspect import hover_texts, inspect_map, opened_item
 from pages._notices import flagged_message
+from pages._prompts import prompt_section
 
 st.title("Compare")
 state = prepare()
@@ -56,6 +57,7 @@ for name, values in [(reference, summary["reference_scores"]["spectrum"]),
 spectra.update_layout(height=300, margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis={"title": "mode"},
                       yaxis={"type": "log", "title": "eigenvalue (equal n)"}, legend={"orientation": "h", "y": 1.1})
 st.plotly_chart(spectra, width="stretch", key="spectra")
+prompt_section(state, reference)  # generations with a prompt column: diversity within and across prompts
 
 picked = st.selectbox("Look closer at", sets, key="compare_set")
 s = summary["sets"][picked]

@@ -126,3 +126,39 @@ def test_compare_reports_diversity_per_prompt_per_set(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "diversity per prompt (centred cosine" in text
     assert "beam: 6 prompts; within-prompt VS_1 " in text and "collapsed prompts: 5 of 6: p1; p2; p3; p4; p5" in text
+
+
+@pytest.mark.slow
+def test_the_compare_page_shows_diversity_per_prompt_side_by_side(tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import APP, page_file
+    from explorer.cli.app import AppSettings
+    from explorer.curate.prompts import per_prompt_of_sets
+
+    rng = np.random.default_rng(4)
+    d, prompts, per = 32, 6, 8
+    x = np.vstack([rng.normal(size=(prompts * per, d)),
+                   np.repeat(rng.normal(size=(prompts, d)), per, axis=0)]).astype(np.float32)
+    items = pd.DataFrame({"id": [f"v{i}" for i in range(len(x))],
+                          "set": ["sampled"] * (prompts * per) + ["greedy"] * (prompts * per),
+                          "prompt": [f"p{i // per}" for i in range(prompts * per)] * 2})
+    np.save(tmp_path / "emb.npy", x)
+    items.to_parquet(tmp_path / "items.parquet")
+    source = str(tmp_path / "emb.npy")
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["app_settings"] = AppSettings(sources=[source])
+    at.session_state["source_choice"] = source
+    at.run()
+    at.switch_page(page_file("compare")).run()
+    assert not at.exception, at.exception
+    assert "Diversity per prompt" in [h.value for h in at.subheader]
+    table = next(d.value for d in at.dataframe if "within-prompt VS₁" in d.value.columns).set_index("set")
+    assert at.selectbox(key="compare_reference").value == "greedy"  # the first set: the page's default
+    report = per_prompt_of_sets(x, items, reference="greedy")
+    assert table.loc["greedy", "collapsed prompts"] == prompts and table.loc["sampled", "collapsed prompts"] == 0
+    assert table.loc["sampled", "within-prompt VS₁"] == round(report["sets"]["sampled"]["within"], 3)
+    at.selectbox(key="prompt_set").set_value("greedy").run()
+    assert not at.exception, at.exception
+    rows = next(d.value for d in at.dataframe if "vs1_equal_n" in d.value.columns)
+    assert rows["collapsed"].all() and (rows["vs1"] == 1.0).all()

@@ -135,3 +135,37 @@ def test_the_represent_command_end_to_end(tmp_path, capsys):
     assert marked == ["! d", "! e"]
     assert main(["represent", str(tmp_path / "emb.npy"), "--by", "gender", "--quiet"]) == 2
     assert "no column 'gender'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_representation_page_shows_the_library_report_and_flags_its_items(tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import APP, page_file
+    from explorer.cli.app import AppSettings
+    from explorer.data.datasets import load_dataset
+    from explorer.store.flags import FlagStore
+
+    x, items = planted()
+    np.save(tmp_path / "emb.npy", x)
+    items.to_parquet(tmp_path / "items.parquet")
+    source = str(tmp_path / "emb.npy")
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["app_settings"] = AppSettings(sources=[source])
+    at.session_state["source_choice"] = source
+    at.run()
+    at.switch_page(page_file("represent")).run()
+    assert not at.exception, at.exception
+    at.multiselect(key="represent_by").set_value(["group", "site"]).run()
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "reason" in d.value.columns)
+    expected = represent(x, items, by=["group", "site"]).groups
+    assert table["group"].tolist() == expected["group"].tolist()
+    assert table.loc[table["reason"] != "", "group"].tolist() == ["d", "e", "d × x", "d × y", "e × x", "e × y"]
+    assert [m.value for m in at.metric] == ["3", "3"]
+    at.button(key="represent_flag").click().run()
+    assert not at.exception, at.exception
+    saved = FlagStore.for_dataset(load_dataset(source).source).table()
+    assert set(saved["id"]) == set(items.loc[items["group"].isin(["d", "e"]), "id"])
+    assert set(saved["source"]) == {"representation"}
+    assert any(r.startswith("group=d: low diversity: VS₁ ") for r in saved["reason"])

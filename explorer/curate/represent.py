@@ -24,6 +24,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -64,7 +65,7 @@ def attribute_labels(x: np.ndarray, items: pd.DataFrame, attribute: str, *, seed
     return values.map(str).to_numpy(dtype=object)
 
 
-def read_target(path: str | os.PathLike) -> dict[str, dict[str, float]]:
+def read_target(path: str | os.PathLike | IO[bytes]) -> dict[str, dict[str, float]]:
     """Target shares from a CSV with columns ``value`` and ``share`` (and ``attribute`` when it
     covers more than one); a value's shares need not sum to 1 and are normalised per attribute.
     An attribute column left out means the file applies to every attribute asked for (key ``*``).
@@ -74,22 +75,22 @@ def read_target(path: str | os.PathLike) -> dict[str, dict[str, float]]:
     >>> read_target(p)
     {'*': {'a': 0.75, 'b': 0.25}}
     """
-    path = Path(path)
+    name = Path(path).name if isinstance(path, (str, os.PathLike)) else "the upload"
     try:
         table = pd.read_csv(path, dtype={"attribute": str, "value": str})
     except (OSError, ValueError) as err:
-        raise InputError(f"cannot read the target file {path.name}: {err}") from None
+        raise InputError(f"cannot read the target file {name}: {err}") from None
     if not {"value", "share"} <= set(table.columns):
-        raise InputError(f"the target file {path.name} needs columns value and share; it has {list(table.columns)}")
+        raise InputError(f"the target file {name} needs columns value and share; it has {list(table.columns)}")
     shares = pd.to_numeric(table["share"], errors="coerce")
     if shares.isna().any() or (shares < 0).any():
-        raise InputError(f"the target file {path.name} has a share that is not a number ≥ 0")
+        raise InputError(f"the target file {name} has a share that is not a number ≥ 0")
     attributes = table["attribute"].fillna("*") if "attribute" in table else pd.Series("*", index=table.index)
     out: dict[str, dict[str, float]] = {}
     for attribute, rows in table.assign(share=shares, attribute=attributes).groupby("attribute"):
         total = float(rows["share"].sum())
         if total <= 0:
-            raise InputError(f"the target shares for {attribute!r} in {path.name} sum to 0")
+            raise InputError(f"the target shares for {attribute!r} in {name} sum to 0")
         out[str(attribute)] = {str(v): float(s) / total for v, s in zip(rows["value"], rows["share"])}
     return out
 
