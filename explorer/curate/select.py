@@ -137,7 +137,7 @@ class DiverseSubset:
             self.quotas_ = class_quotas(np.bincount(codes[eligible], minlength=len(names)), k=self.k,
                                         mode=self.quotas)
         elif self.k > eligible.sum():
-            raise ValueError(f"asked for {self.k} items but only {int(eligible.sum())} are eligible")
+            raise ValueError(f"asked for {self.k:,} items but only {int(eligible.sum()):,} are eligible")
         rng = np.random.default_rng(self.seed)
         first = self._first(codes, eligible, rng)
 
