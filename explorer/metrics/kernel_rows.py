@@ -7,6 +7,11 @@ one cosine machinery (dual d×d spectra, equal-n draws, contributions, selection
   CNN and CLIP features share a large mean direction that holds most of the plain cosine
   spectrum (84% on the sample digits), so plain VS stays near 2–3 whatever the data; centring
   removes that shared direction and lets the differences between items speak.
+- ``rbf``: exp(−‖x − y‖² / (2σ²)) with σ the median distance (of the reference when sets are
+  compared, pooled otherwise), as ``RANDOM_FEATURES`` random Fourier frequencies: unit rows
+  whose inner products approximate the kernel (entrywise error ~1/√r). Their rank is capped at
+  2r, so orders below 1 are unreliable once a set has more items than that (see
+  :func:`explorer.metrics.features.approximation_error`).
 
 An item exactly at the centre has no direction: it gets a private extra axis, so such items are
 identical to each other and orthogonal to every other item (a set of identical items still
@@ -20,7 +25,9 @@ import numpy as np
 
 from explorer.data.arrays import check_finite, normalize_rows
 
-ROW_KERNELS = ("centred", "cosine")  # the app's default first
+ROW_KERNELS = ("centred", "cosine")  # exact row kernels; the app's default first
+KERNELS = (*ROW_KERNELS, "rbf")  # every kernel this module makes rows for
+RANDOM_FEATURES = 1024  # RBF frequencies (2,048 feature columns)
 ALIASES = {"centered": "centred", "centred-cosine": "centred", "centered-cosine": "centred"}
 BLOCK = 65_536  # rows handled in float64 at a time: no float64 copy of a million rows
 
@@ -43,16 +50,38 @@ class KernelInfo:
 
     kernel: str
     centre_origin: str | None = None  # e.g. "pooled mean of 4,000 items", "mean of the reference 'real'"
+    sigma: float | None = None  # RBF bandwidth
+    sigma_origin: str | None = None  # e.g. "median distance, pooled"
+    n_features: int | None = None  # RBF random Fourier frequencies
 
     def describe(self) -> str:
         """One line for captions and reports.
 
         >>> KernelInfo("centred", "pooled mean of 10 items").describe()
         'centred cosine (centre: pooled mean of 10 items)'
+        >>> KernelInfo("rbf", sigma=2.0, sigma_origin="median distance, pooled", n_features=8).describe()
+        'RBF, σ = 2 (median distance, pooled), 8 random Fourier frequencies'
         """
         if self.kernel == "centred":
             return f"centred cosine (centre: {self.centre_origin})"
+        if self.kernel == "rbf":
+            return (f"RBF, σ = {self.sigma:.4g} ({self.sigma_origin}), {self.n_features:,} random Fourier "
+                    "frequencies")
         return "cosine"
+
+    def to_dict(self) -> dict:
+        """Plain JSON: the kernel, its centre or bandwidth, and the line :meth:`describe` gives.
+
+        >>> KernelInfo("cosine").to_dict()
+        {'name': 'cosine', 'describe': 'cosine'}
+        """
+        out: dict = {"name": self.kernel, "describe": self.describe()}
+        if self.kernel == "centred":
+            out["centre"] = self.centre_origin
+        if self.kernel == "rbf":
+            out |= {"sigma": self.sigma, "sigma_origin": self.sigma_origin, "method": "rff",
+                    "n_features": self.n_features}
+        return out
 
 
 def mean_row(x: np.ndarray, *, rows: np.ndarray | None = None) -> np.ndarray:
@@ -100,20 +129,94 @@ def centred_rows(x: np.ndarray, centre: np.ndarray) -> np.ndarray:
 
 def kernel_rows(
     x: np.ndarray, *, kernel: str = "centred", centre: np.ndarray | None = None, centre_origin: str | None = None,
+    sigma: float | None = None, sigma_origin: str | None = None, n_features: int = RANDOM_FEATURES, seed: int = 0,
 ) -> tuple[np.ndarray, KernelInfo]:
     """Rows whose cosine kernel is ``kernel`` on ``x``, with how they were made.
 
     ``centre`` (centred cosine only) defaults to the pooled mean of ``x``; pass the reference's
-    mean when sets are compared with a reference, and say so in ``centre_origin``.
+    mean when sets are compared with a reference, and say so in ``centre_origin``. ``sigma``
+    (RBF only) defaults to the median distance between items of ``x``.
 
     >>> x = np.array([[0.0, 1.0], [0.0, -1.0], [2.0, 0.0], [-2.0, 0.0]])
     >>> rows, info = kernel_rows(x)
     >>> info.describe(), rows[:2].round(3).tolist()
     ('centred cosine (centre: pooled mean of 4 items)', [[0.0, 1.0], [0.0, -1.0]])
     """
-    kernel = parse_kernel(kernel)
+    kernel = parse_kernel(kernel, choices=KERNELS)
     if kernel == "cosine":
         return normalize_rows(x, dtype=np.float32), KernelInfo("cosine")
+    if kernel == "rbf":
+        return rbf_rows(x, sigma=sigma, sigma_origin=sigma_origin, n_features=n_features, seed=seed)
     if centre is None:
         centre, centre_origin = mean_row(x), f"pooled mean of {x.shape[0]:,} items"
     return centred_rows(x, centre), KernelInfo("centred", centre_origin or "given centre")
+
+
+def rbf_rows(x: np.ndarray, *, sigma: float | None = None, sigma_origin: str | None = None,
+             n_features: int = RANDOM_FEATURES, seed: int = 0) -> tuple[np.ndarray, KernelInfo]:
+    """Random Fourier feature rows (float32, unit norm) of the RBF kernel with bandwidth ``sigma``
+    (default: the median distance between items of ``x``).
+
+    >>> rows, info = rbf_rows(np.array([[0.0], [1.0], [3.0]]), n_features=4)
+    >>> rows.shape, info.sigma, bool(np.allclose((rows ** 2).sum(1), 1, atol=1e-6))
+    ((3, 8), 2.0, True)
+    """
+    from explorer.metrics.kernels import RandomFourierFeatures, median_sigma
+
+    if sigma is None:
+        sigma, sigma_origin = median_sigma(x), f"median distance of {x.shape[0]:,} items, pooled"
+    rff = RandomFourierFeatures(sigma=check_sigma(sigma), n_features=n_features, seed=seed).fit(x.shape[1])
+    out = np.empty((x.shape[0], 2 * n_features), dtype=np.float32)
+    for start in range(0, x.shape[0], BLOCK // 8):  # 2r float64 columns a row while mapped
+        block = np.asarray(x[start : start + BLOCK // 8], dtype=np.float64)
+        check_finite(block, "embeddings")
+        out[start : start + len(block)] = rff.transform(block)
+    return out, KernelInfo("rbf", sigma=float(sigma), sigma_origin=sigma_origin or "given", n_features=n_features)
+
+
+def check_sigma(sigma: float) -> float:
+    """An RBF bandwidth, refused unless a positive finite number (0 is not "use the median").
+
+    >>> check_sigma(0.0)
+    Traceback (most recent call last):
+    ...
+    explorer.data.errors.InputError: sigma must be a positive number (leave it out for the median distance), got 0.0
+    """
+    from explorer.data.errors import InputError
+
+    value = float(sigma)
+    if not np.isfinite(value) or value <= 0:
+        raise InputError(f"sigma must be a positive number (leave it out for the median distance), got {sigma}")
+    return value
+
+
+def set_kernel_rows(
+    x: np.ndarray, *, kernel: str, sets: np.ndarray | None = None, reference: str | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, KernelInfo]:
+    """:func:`kernel_rows` of a pool of sets: the centred kernel's centre and the RBF bandwidth
+    come from the ``reference`` set's rows when one is named (sets are then comparable with it),
+    else from all rows (the pooled mean, the pooled median distance).
+
+    >>> x = np.array([[1.0, 0.0], [3.0, 0.0], [9.0, 9.0]])
+    >>> rows, info = set_kernel_rows(x, kernel="centred", sets=np.array(["r", "r", "s"]), reference="r")
+    >>> info.describe(), rows[0].round(3).tolist()
+    ("centred cosine (centre: mean of the reference 'r', 2 items)", [-1.0, 0.0])
+    """
+    from explorer.metrics.kernels import median_sigma
+
+    kernel = parse_kernel(kernel, choices=KERNELS)
+    if reference is None:
+        return kernel_rows(x, kernel=kernel, seed=seed)
+    if sets is None:
+        raise ValueError("a reference needs the set of every row")
+    in_ref = np.asarray(sets).astype(str) == str(reference)
+    count = int(in_ref.sum())
+    if kernel == "centred":
+        return kernel_rows(x, kernel=kernel, centre=mean_row(x, rows=in_ref),
+                           centre_origin=f"mean of the reference {reference!r}, {count:,} items")
+    if kernel == "rbf":
+        ref_rows = np.flatnonzero(in_ref)
+        return kernel_rows(x, kernel=kernel, sigma=median_sigma(np.asarray(x[ref_rows]), seed=seed),
+                           sigma_origin=f"median distance of the reference {reference!r}", seed=seed)
+    return kernel_rows(x, kernel=kernel)

@@ -91,8 +91,8 @@ class Spectrum:
     """Thresholded eigenvalues of K/n (descending, summing to 1) and how they were obtained.
 
     ``eigenvectors`` (when kept) are the matching eigenvectors of the feature covariance C, in
-    the feature space named by ``kernel``/``method``; ``approx_error`` is the relative error of
-    an approximate method against the exact one on a subsample, per order.
+    the feature space named by ``kernel``/``method``; ``approx_error`` is the estimated relative
+    error of an approximate method, per order (explorer.metrics.features.approximation_error).
     """
 
     eigenvalues: np.ndarray
@@ -105,6 +105,8 @@ class Spectrum:
     sigma: float | None = None
     approx_error: dict[float, float] | None = None
     residual: np.ndarray | None = field(default=None, repr=False)
+    centre: str | None = None  # centred cosine: where the centre came from
+    warnings: tuple[str, ...] = ()  # what a reader must know before trusting the scores
 
     @property
     def all_eigenvalues(self) -> np.ndarray:

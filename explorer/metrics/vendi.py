@@ -1,11 +1,12 @@
-"""Vendi scores of any order for the cosine, RBF and precomputed kernels: :class:`VendiAnalysis`
+"""Vendi scores of any order for the cosine, centred cosine, RBF and precomputed kernels: :class:`VendiAnalysis`
 (scores, spectrum, modes and per-item contributions; fitted at once or streamed batch by batch
 and merged across shards) and its functional twin :func:`vendi_scores`.
 
 Every kernel is reduced to feature rows φ_i (:mod:`explorer.metrics.features`) and the
 covariance C = Σ p_i φ_i φ_iᵀ, whose nonzero eigenvalues are those of the weighted kernel matrix.
 One streaming pass builds C; an optional second pass (:mod:`explorer.metrics.contributions`)
-projects the features on C's eigenvectors.
+projects the features on C's eigenvectors. Centred cosine is the cosine machinery on the rows
+unit(x − μ) (:mod:`explorer.metrics.kernel_rows`); μ defaults to the items' mean.
 """
 from __future__ import annotations
 
@@ -15,10 +16,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from explorer.metrics import kernels as K
 from explorer.metrics.contributions import item_contributions
 from explorer.metrics.covariance import CovarianceAccumulator
-from explorer.metrics.features import approximation_error, compute_spectrum, normalized_kernel, plan_features
+from explorer.metrics.features import (
+    approximation_error,
+    approximation_warnings,
+    compute_spectrum,
+    plan_features,
+)
+from explorer.metrics.kernel_rows import KernelInfo, centred_rows, kernel_rows, mean_row, parse_kernel
 from explorer.metrics.spectrum import DEFAULT_ORDERS, Spectrum, order_label
 from explorer.store.cache import cached, hash_key
 
@@ -31,11 +37,7 @@ def kernel_spectrum(k: np.ndarray, *, rtol: float | None = None) -> Spectrum:
     >>> round(kernel_spectrum(k).vendi(1.0)[1.0], 7)
     2.1573005
     """
-    plan = plan_features(k, kernel="precomputed")
-    if rtol is not None:  # re-cut the kernel's own eigenvalues at the requested tolerance
-        plan.phi, plan.dropped = K.kernel_features(normalized_kernel(k)[0], rtol=rtol)
-        plan.rtol = rtol
-    return compute_spectrum(k, plan=plan)
+    return compute_spectrum(k, plan=plan_features(k, kernel="precomputed", rtol=rtol))
 
 
 @dataclass(frozen=True)
@@ -52,26 +54,31 @@ class VendiResult:
             "scores": {order_label(q): v for q, v in self.scores.items()},
             "rank": s.rank, "eigenvalue_rtol": s.rtol, "eigenvalues_dropped": s.n_dropped,
         }
+        if s.centre is not None:
+            out["centre"] = s.centre
         if s.sigma is not None:
             out["sigma"] = s.sigma
         if s.approx_error is not None:
             out["approx_error"] = {order_label(q): v for q, v in s.approx_error.items()}
+        if s.warnings:
+            out["warnings"] = list(s.warnings)
         return out
 
 
 def vendi_scores(
     x: np.ndarray, *, q: Sequence[float] = DEFAULT_ORDERS, kernel: str = "cosine", method: str = "auto",
     sigma: float | None = None, weights: np.ndarray | None = None, rtol: float | None = None,
-    batch_size: int = 16384, seed: int = 0,
+    centre: np.ndarray | None = None, batch_size: int = 16384, seed: int = 0,
 ) -> VendiResult:
-    """Vendi scores of the rows of ``x`` (cosine or RBF kernel) or of a similarity matrix
-    (``kernel="precomputed"``), with optional item weights.
+    """Vendi scores of the rows of ``x`` (``cosine``, ``centred`` cosine around ``centre``,
+    default their mean, or ``rbf``) or of a similarity matrix (``kernel="precomputed"``), with
+    optional item weights.
 
     >>> {q: round(v, 9) for q, v in vendi_scores(np.eye(5), q=[1.0, np.inf]).to_dict()["scores"].items()}
     {'1': 5.0, 'inf': 5.0}
     """
     analysis = VendiAnalysis(q=q, kernel=kernel, method=method, sigma=sigma, rtol=rtol, contributions=False,
-                             batch_size=batch_size, seed=seed)
+                             centre=centre, batch_size=batch_size, seed=seed)
     return analysis.fit(x, weights=weights).result()
 
 
@@ -90,8 +97,10 @@ class VendiAnalysis:
                  sigma: float | None = None, rtol: float | None = None, contributions: bool = True,
                  n_modes: int = 10, top_items: int = 8, exact_loo: bool | str = "auto",
                  n_features: int = 1024, n_landmarks: int = 1500, batch_size: int = 16384,
-                 seed: int = 0) -> None:
+                 centre: np.ndarray | None = None, centre_origin: str | None = None, seed: int = 0) -> None:
         self.q = q
+        self.centre = centre
+        self.centre_origin = centre_origin
         self.n_features = n_features
         self.n_landmarks = n_landmarks
         self.kernel = kernel
@@ -105,14 +114,32 @@ class VendiAnalysis:
         self.batch_size = batch_size
         self.seed = seed
 
+    def _kernel(self) -> str:
+        kernel = parse_kernel(self.kernel, choices=("cosine", "centred", "rbf", "precomputed"))
+        if kernel != "centred" and self.centre is not None:
+            raise ValueError(f"a centre applies to the centred kernel, not {kernel!r}")
+        return kernel
+
     def fit(self, X: np.ndarray, y=None, *, weights: np.ndarray | None = None) -> VendiAnalysis:
         """All items at once: scores, spectrum and (with ``contributions``) per-item results."""
-        plan = plan_features(X, kernel=self.kernel, method=self.method, sigma=self.sigma, seed=self.seed,
-                             n_features=self.n_features, n_landmarks=self.n_landmarks)
+        kernel = self._kernel()
+        self.kernel_info_ = KernelInfo(kernel)
+        if kernel == "centred":  # the cosine machinery on the centred unit rows
+            if weights is not None and self.centre is None:
+                raise ValueError("weighted centred cosine needs its centre: give centre=")
+            X, self.kernel_info_ = kernel_rows(X, kernel="centred", centre=self.centre,
+                                               centre_origin=self.centre_origin)
+        plan = plan_features(X, kernel="cosine" if kernel == "centred" else kernel, method=self.method,
+                             sigma=self.sigma, seed=self.seed, n_features=self.n_features,
+                             n_landmarks=self.n_landmarks, rtol=self.rtol)
         spectrum = compute_spectrum(X, plan=plan, weights=weights, rtol=self.rtol,
                                     vectors=self.contributions, batch_size=self.batch_size)
+        if kernel == "centred":
+            spectrum = replace(spectrum, kernel="centred", centre=self.kernel_info_.centre_origin)
         if plan.method in ("rff", "nystrom"):
-            spectrum = replace(spectrum, approx_error=approximation_error(X, plan, q=self.q, seed=self.seed))
+            error = approximation_error(X, plan, q=self.q, seed=self.seed, full=spectrum.vendi(self.q))
+            spectrum = replace(spectrum, approx_error=error,
+                               warnings=spectrum.warnings + approximation_warnings(X.shape[0], plan, error))
         self._set_spectrum(spectrum)
         for name in ("plan_", "accumulator_"):  # a fit ends any stream
             self.__dict__.pop(name, None)
@@ -142,7 +169,9 @@ class VendiAnalysis:
         refreshed. Streams the cosine kernel exactly and the RBF kernel through random Fourier
         features (fixed by ``sigma``, or by the first batch's median distance, and ``seed``).
         ``weights`` are relative to every other item's (integer weights act as duplicates).
-        Per-item contributions need all items at once: use :meth:`fit` for them.
+        Centred cosine streams around a ``centre`` given in advance (a stream cannot know the
+        mean of items it has not seen). Per-item contributions need all items at once: use
+        :meth:`fit` for them.
 
         >>> a = VendiAnalysis(q=[1.0], contributions=False)
         >>> for batch in np.array_split(np.eye(6), 3): _ = a.partial_fit(batch)
@@ -150,15 +179,24 @@ class VendiAnalysis:
         (6.0, 6)
         """
         X = np.asarray(X) if not isinstance(X, np.memmap) else X
+        kernel = self._kernel()
+        if kernel == "centred":
+            if self.centre is None:
+                raise ValueError("streaming centred cosine needs its centre in advance: give centre= (e.g. the "
+                                 "reference's mean_row)")
+            rows = centred_rows(X, self.centre)  # an extra column only when some row sits at the centre
+            X = rows if rows.shape[1] > X.shape[1] else np.hstack([rows, np.zeros((len(rows), 1), np.float32)])
         if "plan_" not in self.__dict__:
-            if self.kernel not in ("cosine", "rbf"):
+            if kernel not in ("cosine", "rbf", "centred"):
                 raise ValueError("streaming works for the cosine and RBF kernels; a precomputed matrix needs fit")
             if self.kernel == "rbf" and self.method not in ("auto", "rff"):
                 raise ValueError(f"streaming the RBF kernel uses random Fourier features, not {self.method!r}")
-            method = "rff" if self.kernel == "rbf" else "dual"
-            self.plan_ = plan_features(X, kernel=self.kernel, method=method, sigma=self.sigma, seed=self.seed,
-                                       n_features=self.n_features)
-            self.accumulator_ = CovarianceAccumulator(normalize=False, kernel=self.kernel, method=method)
+            method = "rff" if kernel == "rbf" else "dual"
+            self.plan_ = plan_features(X, kernel="rbf" if kernel == "rbf" else "cosine", method=method,
+                                       sigma=self.sigma, seed=self.seed, n_features=self.n_features)
+            self.accumulator_ = CovarianceAccumulator(normalize=False, kernel=kernel, method=method)
+            self.kernel_info_ = KernelInfo(kernel, self.centre_origin or "given centre" if kernel == "centred"
+                                           else None)
         w = None if weights is None else np.asarray(weights, dtype=np.float64)
         for rows, phi in self.plan_.batches(X, self.batch_size):
             self.accumulator_.update_features(phi, weights=None if w is None else w[rows])
@@ -185,7 +223,7 @@ class VendiAnalysis:
 
     def _refresh(self) -> VendiAnalysis:
         spectrum = self.accumulator_.spectrum(rtol=self.rtol)
-        self._set_spectrum(replace(spectrum, sigma=self.plan_.sigma))
+        self._set_spectrum(replace(spectrum, sigma=self.plan_.sigma, centre=self.kernel_info_.centre_origin))
         return self
 
     def _set_spectrum(self, spectrum: Spectrum) -> None:
@@ -202,22 +240,32 @@ class VendiAnalysis:
         return VendiResult(self.scores_, self.spectrum_)
 
 
-def cached_analysis(embeddings: np.ndarray, *, n_modes: int = 10, top_items: int = 12, cache_dir=None) -> dict:
+def cached_analysis(embeddings: np.ndarray, *, kernel: str = "cosine", centre: np.ndarray | None = None,
+                    centre_origin: str | None = None, n_modes: int = 10, top_items: int = 12, cache_dir=None) -> dict:
     """Spectrum (eigenvalues, cumulative mass), modes with their top items (row indices into
-    ``embeddings``) and per-item contributions of the cosine kernel, stored on disk by content.
+    ``embeddings``) and per-item contributions of ``kernel`` (cosine; centred cosine around
+    ``centre``, default the items' mean; RBF with the median bandwidth), stored on disk by
+    content and kernel. ``kernel`` says how the numbers were made (:meth:`VendiResult.to_dict`).
 
     >>> a = cached_analysis(np.eye(3))
-    >>> len(a["eigenvalues"]), round(sum(a["entropy"]) / 3, 6) == round(float(np.log(3)), 6)
-    (3, True)
+    >>> len(a["eigenvalues"]), round(sum(a["entropy"]) / 3, 6) == round(float(np.log(3)), 6), a["kernel"]["kernel"]
+    (3, True, 'cosine')
     """
     x = np.ascontiguousarray(embeddings)
+    kernel = parse_kernel(kernel, choices=("cosine", "centred", "rbf"))
+    if kernel == "centred" and centre is None:
+        centre, centre_origin = mean_row(x), f"pooled mean of {x.shape[0]:,} items"
 
     def compute() -> dict:
-        a = VendiAnalysis(n_modes=n_modes, top_items=top_items, exact_loo=False).fit(x)
+        a = VendiAnalysis(kernel=kernel, centre=centre, centre_origin=centre_origin, n_modes=n_modes,
+                          top_items=top_items, exact_loo=False).fit(x)
         assert a.contributions_ is not None  # contributions=True
+        facts = a.result().to_dict()
         return {"scores": {order_label(q): v for q, v in a.scores_.items()},
+                "kernel": {k: v for k, v in facts.items() if k != "scores"},
                 "eigenvalues": a.eigenvalues_.tolist(), "cumulative": a.cumulative_.tolist(),
                 "modes": a.modes_, **{c: a.contributions_[c].tolist() for c in a.contributions_.columns}}
 
-    key = hash_key("analysis", 1, n_modes, top_items, x)
+    key = hash_key("analysis", 2, kernel, centre_origin, n_modes, top_items, x,
+                   None if centre is None else np.asarray(centre))
     return cached("analysis", key, compute, root=cache_dir)
