@@ -18,6 +18,10 @@ def add_parser(sub) -> None:
     p.add_argument("--reference", required=True, metavar="REF", help="the reference set (path, or set name with --in)")
     p.add_argument("--in", dest="within", metavar="DATASET", help="one dataset holding all sets (a 'set' column)")
     p.add_argument("--model", default="auto", help=f"embedder (default: auto). {describe_embedders()}")
+    p.add_argument("--kernel", type=kernel_choice, default="centred", metavar="{centred,cosine,rbf}",
+                   help="kernel of the Vendi scores, spectra, class scores and novel modes: centred cosine (default; "
+                        "centre = the reference's mean), cosine (the plain Vendi score) or rbf (bandwidth = the "
+                        "reference's median distance). PRDC, regions, duplicates and memorisation use cosine")
     p.add_argument("--k", type=positive_int, default=5, help="neighbours for the k-NN balls (default %(default)s)")
     p.add_argument("--clusters", type=positive_int,
                    help="reference regions (default: 20, fewer for small references)")
@@ -37,6 +41,16 @@ def add_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_ray_option(p)
     p.set_defaults(func=run)
+
+
+def kernel_choice(text: str) -> str:
+    """``--kernel``'s value, American spelling accepted; a clear error otherwise."""
+    from explorer.metrics.kernel_rows import KERNELS, parse_kernel
+
+    try:
+        return parse_kernel(text, choices=KERNELS)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         reference = args.reference if args.within else (Path(args.reference).stem or args.reference)
         params = {"k": args.k, "n_clusters": args.clusters, "near_threshold": args.near_threshold,
                   "copy_threshold": args.copy_threshold, "n_boot": args.n_boot, "seed": args.seed,
-                  "neighbors": args.neighbors}
+                  "neighbors": args.neighbors, "kernel": args.kernel}
         summary, table = cached_comparison(x, items, reference=reference, cache_dir=args.cache_dir,
                                            progress=progress, backend=backend, **params)
     summary = {"embedder": embedder, **summary}
@@ -100,6 +114,10 @@ def report(summary: dict) -> str:
     ref = summary["reference"]
     lines = [f"reference {ref}: {summary['n_reference']:,} items; sets compared at n = {summary['equal_n']:,}; "
              f"k = {summary['k']}; classes by {summary['class_basis']}"]
+    kernel = summary.get("kernel")
+    if kernel:
+        lines.append(f"kernel: {kernel['describe']}, for {', '.join(kernel['applies_to'])}; "
+                     f"{', '.join(kernel['cosine_geometry'])} use the cosine geometry of the embeddings")
     for name, s in summary["sets"].items():
         vs = "  ".join(f"VS_{q} {s['vs'][q]:.2f} [{s['vs_ci'][q][0]:.2f}, {s['vs_ci'][q][1]:.2f}] "
                        f"({s[f'vs{q}_ratio']:.2f}x)" for q in summary["orders"])

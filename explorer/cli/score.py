@@ -20,9 +20,11 @@ def add_parser(sub) -> None:
     p.add_argument("input", help=".npy, .npz (with --key) or .parquet (with --column)")
     p.add_argument("--q", default=",".join(order_label(q) for q in DEFAULT_ORDERS),
                    help="orders, comma-separated (default: %(default)s)")
-    p.add_argument("--kernel", choices=("cosine", "rbf", "precomputed"), default="cosine",
-                   help="cosine or RBF on embeddings, or an n x n similarity matrix")
-    p.add_argument("--sigma", type=float, help="RBF bandwidth: exp(-|x-y|^2 / (2 sigma^2)); default: median distance")
+    p.add_argument("--kernel", type=score_kernel, default="cosine", metavar="{cosine,centred,rbf,precomputed}",
+                   help="cosine (default: the plain Vendi score, comparable with published numbers), centred "
+                        "cosine (centre: the items' mean), RBF on embeddings, or an n x n similarity matrix")
+    p.add_argument("--sigma", type=float, help="RBF bandwidth: exp(-|x-y|^2 / (2 sigma^2)); default: median distance "
+                                                "(0 is refused)")
     p.add_argument("--method", choices=("auto", "exact", "dual", "rff", "nystrom"), default="auto",
                    help="auto: dual (d x d) for cosine; exact RBF up to 3000 items, Nystrom above")
     p.add_argument("--contributions", type=Path, metavar="OUT.parquet",
@@ -43,6 +45,16 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def score_kernel(text: str) -> str:
+    """``--kernel``'s value, American spelling accepted; a clear error otherwise."""
+    from explorer.metrics.kernel_rows import parse_kernel
+
+    try:
+        return parse_kernel(text, choices=("cosine", "centred", "rbf", "precomputed"))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _read_manifest(path: Path, n: int):
     import pandas as pd
 
@@ -60,17 +72,22 @@ def run(args: argparse.Namespace) -> int:
     from explorer.data.arrays import load_array
     from explorer.maps.clusters import kmeans_labels
     from explorer.metrics.equal_n import bootstrap_scores
+    from explorer.metrics.kernel_rows import kernel_rows
     from explorer.metrics.vendi import VendiAnalysis
     from explorer.store.cache import atomic_write_bytes
 
     if args.ray is not None:  # the distributed path: explorer.distributed, through Ray
         return run_ray(args)
+    if args.sigma is not None and args.kernel != "rbf":
+        raise InputError(f"--sigma is the RBF bandwidth; --kernel {args.kernel} has none")
     x = load_array(args.input, key=args.key, column=args.column, mmap=True)
     orders = parse_orders(args.q)
     analysis = VendiAnalysis(q=orders, kernel=args.kernel, method=args.method, sigma=args.sigma, rtol=args.rtol,
                              contributions=bool(args.contributions), seed=args.seed).fit(x)
     out = analysis.result().to_dict()
     out["effective_rank"] = analysis.effective_rank_
+    out["kernel_describe"] = analysis.kernel_info_.describe() if args.kernel != "rbf" else (
+        f"RBF, sigma = {analysis.sigma_:.4g} ({'given' if args.sigma else 'median distance'}), {analysis.method_}")
     manifest = None
     clusters = args.groups and args.groups.startswith("kmeans:")
     if args.manifest or (args.groups and not clusters) or args.contributions:
@@ -91,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_bytes(args.contributions, buf.getvalue())
         out["contributions"] = str(args.contributions)
     if args.groups:
-        if args.kernel != "cosine":
-            raise ValueError("--groups compares groups on the cosine kernel")
+        if args.kernel == "precomputed":
+            raise InputError("--groups scores groups of embeddings; a precomputed matrix has none")
         if clusters:
             labels = kmeans_labels(np.asarray(x), k=int(args.groups.split(":", 1)[1]), seed=args.seed)
         elif manifest is None or args.groups not in manifest.columns:
@@ -110,7 +127,10 @@ def run(args: argparse.Namespace) -> int:
         keep = ~pd.Series(list(labels)).astype(str).isin(small.index).to_numpy()
         if sum(sizes >= args.min_group_size) < 1:
             raise ValueError(f"no group has {args.min_group_size} items or more (--min-group-size)")
-        table = bootstrap_scores(np.asarray(x)[keep], list(np.asarray(labels, dtype=object)[keep]), q=orders,
+        # the kernel's rows of the kept items (centre, bandwidth: theirs, pooled): one kernel for every group
+        rows, info = kernel_rows(np.asarray(x)[keep], kernel=args.kernel, sigma=args.sigma, seed=args.seed)
+        out["groups_kernel"] = info.describe()
+        table = bootstrap_scores(rows, list(np.asarray(labels, dtype=object)[keep]), q=orders,
                                  n_boot=args.n_boot, seed=args.seed)
         out["groups"] = {
             row["group"]: {"n": int(row["n"]), "n_total": int(row["n_total"]), "draws": int(row["draws"]),
@@ -130,11 +150,16 @@ def print_scores(out: dict, *, as_json: bool) -> None:
         print(json.dumps(out))
         return
     extra = f"  sigma={out['sigma']:.4g}" if "sigma" in out else ""
+    extra += f"  centre={out['centre']}" if "centre" in out else ""
     print(f"n={out['n']}  kernel={out['kernel']}  method={out['method']}{extra}  rank={out['rank']}  "
           f"eigenvalue rtol={out['eigenvalue_rtol']:.1e} ({out['eigenvalues_dropped']} dropped)")
     for q, v in out["scores"].items():
         err = out.get("approx_error", {}).get(q)
-        print(f"  VS_{q:<4} {v:12.6f}" + (f"   (±{100 * err:.2f}% vs exact on a subsample)" if err is not None else ""))
+        print(f"  VS_{q:<4} {v:12.6f}" + (f"   (estimated error ±{100 * err:.2f}%)" if err is not None else ""))
+    for note in out.get("warnings", []):
+        print(f"warning: {note}", file=sys.stderr)
+    if "groups_kernel" in out:
+        print(f"  groups at equal n, kernel: {out['groups_kernel']}")
     for name, g in out.get("groups", {}).items():  # a group scored whole gets no degenerate [a, a] interval
         print(f"  [{name}] n={g['n']}/{g['n_total']}  " + "  ".join(
             f"VS_{q}={interval_text(v, *g['ci'][q], draws=g['draws'])}" for q, v in g["scores"].items()))
@@ -163,6 +188,8 @@ def run_ray(args: argparse.Namespace) -> int:
 
     if args.groups:
         raise InputError("--groups scores groups at equal n on one machine; drop --ray for it")
+    if args.kernel == "centred":
+        raise InputError("--ray streams the cosine and RBF kernels; centred cosine needs the mean first: drop --ray")
     if args.key:
         raise InputError("--key reads an .npz, which is read whole on one machine; with --ray give a .npy or "
                          "a folder of Parquet shards")

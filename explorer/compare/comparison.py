@@ -1,6 +1,10 @@
 """Model samples against a reference, in one embedding space: equal-n Vendi scores, spectra,
 precision/recall/density/coverage, regions and classes, novel modes both ways, duplicates and
 memorisation, and the registered per-item diagnostics run on them (explorer.diagnostics).
+
+The kernel (centred cosine by default, its centre the reference's mean; plain cosine; RBF with
+the reference's median bandwidth) applies to the numbers listed in :data:`KERNEL_APPLIES_TO`;
+the neighbour-based ones keep the plain cosine geometry of the embeddings.
 """
 from __future__ import annotations
 
@@ -22,11 +26,16 @@ from explorer.diagnostics.regions import OVER, UNDER, fit_regions
 from explorer.diagnostics.table import diagnostic_table
 from explorer.metrics.equal_n import score_columns
 from explorer.metrics.ken import novel_modes
+from explorer.metrics.kernel_rows import KERNELS, KernelInfo, parse_kernel, set_kernel_rows
 from explorer.metrics.kernels import span_reduce
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.neighbors.graph import SetGraphs, SetNeighbors
 from explorer.store.cache import cached, hash_key
 
+KERNEL_APPLIES_TO = ("Vendi scores at equal n and their ratios", "spectra", "per-class VS (collapse)",
+                     "novel and missing modes (KEN)")
+COSINE_GEOMETRY = ("precision, recall, density, coverage", "regions", "duplicates", "memorisation",
+                   "per-item diagnostics")
 STAGES = ("reducing dimensions", "scores at equal n", "precision, recall, density, coverage", "regions and classes",
           "novel modes", "duplicates", "diagnostics")
 
@@ -60,8 +69,9 @@ class Comparison:
                  collapse_floor: float = UNDER, alpha: float = DEFAULT_ALPHA, near_threshold: float | None = None,
                  copy_threshold: float | None = None, eta: float = 1.0, n_modes: int = 5, top_items: int = 12,
                  mode_floor: float = 0.02, n_boot: int = 20, diagnostics: Sequence[str] | None = None,
-                 neighbors: str = "auto", seed: int = 0) -> None:
+                 neighbors: str = "auto", kernel: str = "centred", seed: int = 0) -> None:
         self.reference = reference
+        self.kernel = kernel
         self.q = tuple(q)
         self.k = k
         self.n_clusters = n_clusters
@@ -89,13 +99,24 @@ class Comparison:
         spectrum, each sample set's PRDC against the reference's index): here by default."""
         report = progress or (lambda done, total, stage: None)
         report(0, len(STAGES), STAGES[0])
-        x = span_reduce(x)  # same cosines, fewer dimensions for the d×d work below
+        kernel = parse_kernel(self.kernel, choices=KERNELS)
         items = items.reset_index(drop=True)
         if len(items) != len(x):
             raise ValueError(f"{len(items)} items for {len(x)} embeddings")
         sets = items["set"].astype(str).to_numpy()
         if self.reference not in set(sets):
             raise ValueError(f"no set {self.reference!r}; the sets are {sorted(set(sets))}")
+        # the kernel's rows, centred on (or with the bandwidth of) the reference, so every set is
+        # measured in the reference's terms; span_reduce keeps their cosines in fewer dimensions
+        if kernel == "cosine":
+            self.kernel_info_ = KernelInfo("cosine")
+            x = kx = span_reduce(x)  # same cosines, fewer dimensions for the d×d work below
+        else:
+            rows, self.kernel_info_ = set_kernel_rows(x, kernel=kernel, sets=sets, reference=self.reference,
+                                                      seed=self.seed)
+            x, kx = span_reduce(x), span_reduce(rows)
+            del rows
+        self.kernel_rows_ = kx
         self.items_ = items
         self.embeddings_ = x
         self.sets_ = [s for s in dict.fromkeys(sets) if s != self.reference]
@@ -109,11 +130,13 @@ class Comparison:
                                shared={"x": x, "k": self.k, "method": self.neighbors})
             self.graphs_.graphs_.update(zip(names, made))
         ref = x[self.index_[self.reference]]
+        kref = kx[self.index_[self.reference]]
 
         report(1, len(STAGES), STAGES[1])
         keys = content_keys(items, x)
         params: dict[str, Any] = {"q": list(self.q), "n_boot": self.n_boot, "seed": self.seed, "alpha": self.alpha,
-                                  "near_threshold": self.near_threshold, "keys": keys, "backend": backend}
+                                  "near_threshold": self.near_threshold, "keys": keys, "backend": backend,
+                                  "kernel_x": None if kx is x else kx}
         # the per-set part does not depend on the reference: kept apart, choosing another
         # reference reuses it
         if per_set_cache is None or per_set_cache is False:
@@ -142,11 +165,12 @@ class Comparison:
                                     seed=self.seed, under=self.under, over=self.over)
         self.class_basis_ = "label" if self._has_labels() else "region"
         ref_classes = self.classes_of(self.reference)
-        self.classes_ = class_table(ref, ref_classes, {s: (x[self.index_[s]], self.classes_of(s)) for s in self.sets_},
+        self.classes_ = class_table(kref, ref_classes,
+                                    {s: (kx[self.index_[s]], self.classes_of(s)) for s in self.sets_},
                                     share_floor=self.collapse_floor, vs_floor=self.collapse_floor, seed=self.seed)
 
         report(4, len(STAGES), STAGES[4])
-        self.novel_ = {s: novel_modes(x[self.index_[s]], ref, eta=self.eta) for s in self.sets_}
+        self.novel_ = {s: novel_modes(kx[self.index_[s]], kref, eta=self.eta) for s in self.sets_}
         report(5, len(STAGES), STAGES[5])
 
         report(6, len(STAGES), STAGES[6])
@@ -240,6 +264,8 @@ class Comparison:
         near_ref = self.near_[self.reference]
         return {
             "reference": self.reference, "n_reference": int(len(ref_index)), "k": self.k,
+            "kernel": {**self.kernel_info_.to_dict(), "applies_to": list(KERNEL_APPLIES_TO),
+                       "cosine_geometry": list(COSINE_GEOMETRY)},
             "orders": [order_label(q) for q in self.q], "equal_n": self.equal_n_, "class_basis": self.class_basis_,
             "reference_scores": vs(self.reference),
             "reference_duplicates": {"exact_duplicate_share": float((self.exact_[ref_index] >= 0).mean()),
@@ -253,7 +279,8 @@ class Comparison:
         }
 
     def _x_of(self, name: str) -> np.ndarray:
-        return self.embeddings_[self.index_[name]]
+        """The kernel's rows of set ``name`` (what the novel modes were found in)."""
+        return self.kernel_rows_[self.index_[name]]
 
 
 def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cache_dir=None,
@@ -265,7 +292,7 @@ def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cac
     diagnostics, so that reopening a comparison is instant (whatever ``backend`` computed it)."""
     x = np.ascontiguousarray(x)
     cols = [c for c in ("id", "set", "label", "digest") if c in items]
-    key = hash_key("compare", 2, reference, sorted(params.items()), sorted(registered()), x,
+    key = hash_key("compare", 3, reference, sorted(params.items()), sorted(registered()), x,
                    items[cols].astype(str).to_csv(index=False))
 
     def compute() -> tuple[dict, pd.DataFrame]:

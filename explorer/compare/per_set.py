@@ -31,8 +31,10 @@ class PerSet:
 
 def per_set_results(x: np.ndarray, sets: np.ndarray, *, q, n_boot: int, seed: int, alpha: float,
                     near_threshold: float | None, keys: list, graphs: SetGraphs | None = None,
-                    backend: Backend = LOCAL) -> PerSet:
+                    backend: Backend = LOCAL, kernel_x: np.ndarray | None = None) -> PerSet:
     """Compute :class:`PerSet` for embeddings ``x`` (unit rows) whose rows belong to ``sets``;
+    scores and spectra are those of the cosine kernel of ``kernel_x`` (the kernel's rows,
+    explorer.metrics.kernel_rows; default ``x``), duplicates are found in ``x``;
     ``keys`` are the items' content keys for exact duplicates; ``graphs`` the sets' k-NN graphs
     when already at hand; ``backend`` scores the random subsets. Sets are visited in sorted
     order, so every number is the same whichever set is the reference (and whichever backend)."""
@@ -42,12 +44,13 @@ def per_set_results(x: np.ndarray, sets: np.ndarray, *, q, n_boot: int, seed: in
     equal_n = max(2, int(0.8 * min(len(i) for i in index.values())))
     # the subsets are drawn here, in one sequence, and scored wherever the backend runs them
     draws = bootstrap_draws(sets.tolist(), n=equal_n, n_boot=n_boot, seed=seed, n_rows=len(x))
-    drawn = backend.map(subset_scores, [{"subsets": d} for d in draws.values()], shared={"embeddings": x, "q": q})
+    kx = x if kernel_x is None else kernel_x
+    drawn = backend.map(subset_scores, [{"subsets": d} for d in draws.values()], shared={"embeddings": kx, "q": q})
     scores = draws_table(draws, dict(zip(draws, drawn)), sizes={s: len(i) for s, i in index.items()}, q=q)
     rng = np.random.default_rng(seed)
     subsets = {s: np.sort(rng.choice(i, equal_n, replace=False)) for s, i in index.items()}
     spectra = dict(zip(subsets, backend.map(rows_spectrum, [{"rows": r} for r in subsets.values()],
-                                            shared={"x": x})))
+                                            shared={"x": kx})))
     exact = np.full(len(x), -1, dtype=np.int64)
     near = {}
     for s, idx in index.items():
@@ -93,7 +96,10 @@ def cached_per_set(x: np.ndarray, sets: np.ndarray, *, root: str | os.PathLike |
     """:func:`per_set_results`, kept on disk by the content, the sets and the parameters."""
     keys = params["keys"]
     x = np.ascontiguousarray(x)
-    plain = {k: v for k, v in params.items() if k not in ("keys", "backend")}  # where it runs changes no result
-    key = hash_key("per-set", 2, x, sets.tolist(), keys, plain)
+    # where it runs changes no result; the kernel's rows are keyed by content (a centre taken from
+    # the reference makes them depend on it)
+    plain = {k: v for k, v in params.items() if k not in ("keys", "backend", "kernel_x")}
+    kx = params.get("kernel_x")
+    key = hash_key("per-set", 3, x, sets.tolist(), keys, plain, None if kx is None else np.ascontiguousarray(kx))
     return cached("compare-sets", key, lambda: per_set_results(x, sets, graphs=graphs, **params), codec=PER_SET,
                   root=root)

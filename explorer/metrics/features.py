@@ -252,9 +252,9 @@ def approximation_error(
 
 
 def approximation_warnings(n: int, plan: FeaturePlan, error: dict[float, float]) -> tuple[str, ...]:
-    """Plain warnings for the orders an approximation cannot be trusted at: every order below 1
-    (the tail of the spectrum, which the features' rank cap cuts), and any order whose estimated
-    error exceeds 5%.
+    """Plain warnings for the orders an approximation cannot be trusted at: orders below 1 once
+    the items outnumber the features' rank cap (the tail of the spectrum, which the cap cuts), and
+    any order whose estimated error exceeds 5%.
 
     >>> plan = FeaturePlan("rbf", "rff", sigma=1.0, transform=K.RandomFourierFeatures(sigma=1.0, n_features=8))
     >>> approximation_warnings(100, plan, {0.5: 0.3, 1.0: 0.01})[0][:48]
@@ -263,7 +263,7 @@ def approximation_warnings(n: int, plan: FeaturePlan, error: dict[float, float])
     cap, out = rank_cap(plan), []
     for q, err in error.items():
         label = f"{q:g}" if math.isfinite(q) else "inf"
-        if q < 1:
+        if q < 1 and (n > cap or err > 0.05):
             out.append(f"VS_{label} is unreliable: orders below 1 weigh the tail of the spectrum, which "
                        f"{plan.method} features cap at rank {cap:,} ({n:,} items); estimated error "
                        f"{100 * err:.0f}%, possibly more. Use --method exact (small n) or more features")

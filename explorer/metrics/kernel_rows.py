@@ -67,7 +67,7 @@ class KernelInfo:
         if self.kernel == "rbf":
             return (f"RBF, σ = {self.sigma:.4g} ({self.sigma_origin}), {self.n_features:,} random Fourier "
                     "frequencies")
-        return "cosine"
+        return self.kernel  # cosine, or a precomputed matrix
 
     def to_dict(self) -> dict:
         """Plain JSON: the kernel, its centre or bandwidth, and the line :meth:`describe` gives.
