@@ -33,6 +33,7 @@ page = st.navigation([
     st.Page(PAGES / "compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page(PAGES / "audit.py", title="Audit", icon=":material/fact_check:"),
     st.Page(PAGES / "represent.py", title="Representation", icon=":material/groups:"),
+    st.Page(PAGES / "curate.py", title="Curate", icon=":material/filter_alt:"),
 ])
 try:
     page.run()

@@ -68,7 +68,7 @@ def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_navigation(app_
         nav = page.locator('[data-testid="stSidebarNav"] a')
         nav.first.wait_for(timeout=60_000)
         assert [t.split()[-1] for t in nav.all_inner_texts()] == ["Overview", "Explore", "Modes", "Compare", "Audit",
-                                                                 "Representation"]
+                                                                 "Representation", "Curate"]
         assert re.search(rf"/{path}(\?|$)", page.url)
         # the app's wide layout (set by app.py) applies, so the page ran inside app.py
         assert page.locator('[data-testid="stMainBlockContainer"]').bounding_box()["width"] > 1000

@@ -1,0 +1,52 @@
+"""The Curate page in AppTest: it chooses k items with the library's selection, draws them on the
+map, compares them with random and k-center subsets, flags and exports them."""
+import numpy as np
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from conftest import APP, map_points, page_file
+from explorer.cli.app import AppSettings
+from explorer.curate.select import cached_selection
+from explorer.data.datasets import load_dataset
+from explorer.data.synthetic import mixture
+from explorer.store.flags import FlagStore
+
+
+def test_the_curate_page_picks_k_items_shows_them_and_flags_them(tmp_path):
+    x, labels = mixture(400, dim=16, clusters=5, unevenness=0.3, seed=8)
+    np.save(tmp_path / "x.npy", x)
+    items = pd.DataFrame({"id": [f"v{i:03d}" for i in range(len(x))], "label": [f"c{c}" for c in labels]})
+    items.to_parquet(tmp_path / "items.parquet")
+    source = str(tmp_path / "x.npy")
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["app_settings"] = AppSettings(sources=[source])
+    at.session_state["embedder"] = "pixels"
+    at.run()
+    at.switch_page(page_file("curate")).run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Curate"
+    at.number_input(key="curate_k").set_value(12).run()
+    at.selectbox(key="curate_per").set_value("label").run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == "Diverse subset: 12 items"
+    summary, picks = cached_selection(x, load_dataset(source).items, k=12, per="label")  # what the library chose
+    shown = next(d.value for d in at.dataframe if "gain" in d.value.columns)
+    assert shown["id"].tolist() == picks["id"].tolist()
+    assert shown["label"].value_counts().to_dict() == {c: m for c, m in summary["quotas"].items() if m}
+    points, meta = map_points(at)
+    assert (points["c"] == 1).sum() == 12 and meta["names"] == ["other items", "chosen"]
+    assert [m.label for m in at.metric] == ["VS q=1 subset", "VS q=1 best random", "VS q=1 k-center"]
+    assert float(at.metric[0].value) == round(summary["scores"]["1"], 2)
+    assert float(at.metric[0].value) >= float(at.metric[1].value)
+
+    at.button(key="curate_flag").click().run()
+    assert [t.value for t in at.toast] == ["Flagged 12 items"]
+    store = FlagStore.for_dataset(load_dataset(source).source)
+    assert store.reasons() == {i: ["diverse subset k=12 per label"] for i in picks["id"]}
+    # flagged items are left out by default: the next subset avoids every one of them
+    at.number_input(key="curate_k").set_value(10).run()
+    assert not at.exception, at.exception
+    again = next(d.value for d in at.dataframe if "gain" in d.value.columns)
+    assert len(again) == 10 and not again["id"].isin(picks["id"]).any()
+    csv = next(b for b in at.get("download_button") if b.proto.label == "Subset CSV")
+    assert csv.proto.url
