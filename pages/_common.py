@@ -16,6 +16,7 @@ from explorer.embed.pipeline import EmbeddingResult, embed_dataset
 from explorer.embed.registry import resolve_embedder
 from explorer.maps.clusters import kmeans_labels
 from explorer.maps.projection import QUALITIES, UmapParams, map_quality, umap_project
+from explorer.metrics.kernel_rows import KernelInfo, kernel_rows
 from explorer.metrics.vendi import cached_analysis
 from explorer.store.thumbnails import thumbnail_files
 from explorer.store.work import JobProgress, SharedWork
@@ -101,6 +102,12 @@ class PageState:
     chosen: list[str]
     mask: np.ndarray
     map_note: str  # how the map was made (draft or full, and how)
+    kernel: str = "centred"  # of every Vendi number (the sidebar's choice)
+
+    @property
+    def key(self) -> tuple:
+        """What every shared result of the chosen sets depends on, the kernel included."""
+        return (self.source, self.embedder.cache_key(), tuple(self.chosen), self.kernel)
 
 
 def prepare() -> PageState:
@@ -134,7 +141,7 @@ def prepare() -> PageState:
         st.info("Choose at least one set in the sidebar.")
         st.stop()
     mask = items["set"].astype(str).isin(chosen).to_numpy()
-    return PageState(source, dataset, embedder, result, coords, items, chosen, mask, map_note)
+    return PageState(source, dataset, embedder, result, coords, items, chosen, mask, map_note, choice.kernel)
 
 
 def _embed_and_project(dataset: Dataset, embedder: Embedder, embed_key: tuple, draft_key: tuple):
@@ -181,12 +188,37 @@ def _map_progress(full_key: tuple) -> None:
         st.progress(value.fraction, text=f"Refining the map in the background · {value.describe()}")
 
 
+def kernel_of(state: PageState) -> tuple[np.ndarray, KernelInfo]:
+    """The chosen sets' rows under the sidebar's kernel (their cosine is the kernel; the centre and
+    bandwidth are the chosen sets' pooled ones), with how they were made. Plain cosine needs no
+    copy: the embeddings themselves."""
+    if state.kernel == "cosine":
+        return state.result.embeddings[state.mask], KernelInfo("cosine")
+    return with_progress(("kernel-rows", *state.key),
+                         in_stage(f"{state.kernel} kernel rows",
+                                  lambda: kernel_rows(state.result.embeddings[state.mask], kernel=state.kernel)),
+                         label=f"Preparing the {state.kernel} kernel of {plural(int(state.mask.sum()), 'item')}")
+
+
+def kernel_note(info: KernelInfo) -> str:
+    """How a number was made, for captions: the kernel, its centre or bandwidth, and what an
+    approximation means for the orders below 1."""
+    if info.kernel == "rbf":
+        return (f"{info.describe()}; the features cap the rank at {2 * (info.n_features or 0):,}, so orders below 1 "
+                "are unreliable on more items than that")
+    return info.describe()
+
+
 def analysis_of(state: PageState) -> dict:
-    """Spectrum, modes and per-item contributions of the chosen sets (disk-cached)."""
+    """Spectrum, modes and per-item contributions of the chosen sets under the sidebar's kernel
+    (disk-cached); ``"kernel_note"`` says how they were made."""
     n = int(state.mask.sum())
-    return with_progress(("analysis", state.source, state.embedder.cache_key(), tuple(state.chosen)),
-                         in_stage("spectrum, modes and per-item contributions",
-                                  lambda: cached_analysis(state.result.embeddings[state.mask])),
+    rows, info = kernel_of(state)  # made here, in the page's thread: it may show its own progress
+
+    def compute() -> dict:  # the rows are the kernel: their plain cosine analysis is the kernel's
+        return {**cached_analysis(rows), "kernel_note": kernel_note(info)}
+
+    return with_progress(("analysis", *state.key), in_stage("spectrum, modes and per-item contributions", compute),
                          label=f"Analysing {plural(n, 'item')}")
 
 

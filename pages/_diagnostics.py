@@ -19,14 +19,14 @@ def reference_choice(state: PageState) -> str | None:
 
 
 def comparison_of(state: PageState, reference: str) -> tuple[dict, pd.DataFrame]:
-    """Summary and per-item diagnostics of the chosen sets against ``reference`` (disk-cached);
-    the table's rows follow ``state.items[state.mask]``."""
+    """Summary and per-item diagnostics of the chosen sets against ``reference`` (disk-cached)
+    under the sidebar's kernel (centred: on the reference's mean); the table's rows follow
+    ``state.items[state.mask]``."""
     def compute(job):  # the chosen rows are copied only when the comparison is computed
         x, items = state.result.embeddings[state.mask], state.items[state.mask]
-        return cached_comparison(x, items, reference=reference, progress=job.report)
+        return cached_comparison(x, items, reference=reference, progress=job.report, kernel=state.kernel)
 
     # the registered diagnostics are part of the key, as they are of cached_comparison's: a plugin
     # loaded later in this server process is not hidden by a result computed without it
-    key = ("compare", state.source, state.embedder.cache_key(), tuple(state.chosen), reference,
-           tuple(sorted(registered())))
+    key = ("compare", *state.key, reference, tuple(sorted(registered())))
     return with_progress(key, compute, label=f"Comparing {plural(len(state.chosen) - 1, 'set')} with {reference}")

@@ -38,7 +38,7 @@ def scored_table(state: PageState, analysis: dict) -> pd.DataFrame:
             table[column] = np.asarray(analysis[column], dtype=np.float64)
         return table
 
-    return memoized(("scored-table", state.source, state.embedder.cache_key(), tuple(state.chosen)), make)
+    return memoized(("scored-table", *state.key), make)  # the contributions depend on the kernel
 
 
 def inspect_map(xy: np.ndarray, table: pd.DataFrame, rows: np.ndarray, *, key: str, name: str,
@@ -116,7 +116,9 @@ def item_panel(state: PageState, table: pd.DataFrame, i: int, *, rows: np.ndarra
                      hide_index=True)
         if "entropy" in table.columns:
             st.markdown(f"**Contribution** h_i {item['entropy']:.3f} (mean log VS₁ {np.mean(table['entropy']):.3f})"
-                        f" · crowdedness {item['crowdedness']:.4f} · leave-one-out ΔVS₁ {item['loo_delta']:+.4f}")
+                        f" · crowdedness {item['crowdedness']:.4f} · leave-one-out ΔVS₁ {item['loo_delta']:+.4f}",
+                        help=f"Under the sidebar's kernel ({state.kernel}); nearest neighbours below use the "
+                             "plain cosine")
         if diagnostics is not None:
             row = diagnostics.iloc[i]
             scored = {c: row[c] for c in diagnostics.columns if c not in ("id", "region", "flags", "reasons")

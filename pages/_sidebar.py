@@ -15,7 +15,9 @@ from explorer.embed.registry import embedder_choices
 
 SAMPLE = "Sample: handwritten digits + model samples"
 OTHER = "Another path…"
-URL_KEYS = ("data", "model", "sets", "colour", "ref")
+URL_KEYS = ("data", "model", "sets", "colour", "ref", "kernel")
+# the kernel of every Vendi number the pages show (explorer.metrics.kernel_rows); centred first: the default
+KERNEL_NAMES = {"centred": "Centred cosine", "cosine": "Cosine (plain Vendi score)", "rbf": "RBF, median bandwidth"}
 
 
 @dataclass
@@ -26,6 +28,7 @@ class Choice:
     dataset: Dataset
     embedder_name: str
     sets: list[str]
+    kernel: str = "centred"
 
 
 @st.cache_resource(show_spinner=False)
@@ -59,6 +62,8 @@ def _from_url() -> None:
             st.session_state["source_choice"], st.session_state["source_path"] = OTHER, data
     if params.get("model") in embedder_choices():
         st.session_state["embedder"] = params["model"]
+    if params.get("kernel") in KERNEL_NAMES:
+        st.session_state["kernel"] = params["kernel"]
     for key in ("colour", "ref"):
         if params.get(key):
             st.session_state[f"keep:{key}"] = params[key]
@@ -69,6 +74,8 @@ def _from_url() -> None:
 def _to_url(choice: Choice) -> None:
     params = {"data": "sample" if choice.source == str(sample_data_dir()) else choice.source,
               "model": choice.embedder_name}
+    if choice.kernel != "centred":
+        params["kernel"] = choice.kernel
     if set(choice.sets) != set(choice.dataset.sets):
         params["sets"] = ",".join(choice.sets)
     for key in ("colour", "ref"):
@@ -105,6 +112,11 @@ def sidebar() -> Choice | None:
     embedder_name = st.sidebar.selectbox(
         "Embedder", embedder_choices(), key="embedder",
         help="auto: open_clip ViT-B-32 when its weights can be had, else efficientnet-lite0")
+    kernel = st.sidebar.selectbox(
+        "Kernel", list(KERNEL_NAMES), key="kernel", format_func=KERNEL_NAMES.__getitem__,
+        help="Centred cosine: cosine of the items minus a common centre (the pooled mean; on Compare the "
+             "reference's mean); shows differences that the features' shared direction hides. Cosine: the "
+             "Vendi paper's score, comparable with published numbers. RBF: exp(-|x-y|²/2σ²), σ = median distance")
     if not source:
         return None
     try:
@@ -118,7 +130,7 @@ def sidebar() -> Choice | None:
         wanted = st.session_state.pop("_url_sets", None)
         st.session_state[key] = [s for s in wanted if s in sets] if wanted else sets
     chosen = st.sidebar.multiselect("Sets", sets, key=key)
-    choice = Choice(source, dataset, embedder_name, chosen)
+    choice = Choice(source, dataset, embedder_name, chosen, kernel)
     _to_url(choice)
     return choice
 

@@ -30,7 +30,8 @@ st.caption(f"{plural(summary['n'], 'item')} of {', '.join(state.chosen)}, as one
            f"embeddings. Exact copies share their bytes (or text); near duplicates are joined at cosine ≥ "
            f"{near['threshold']:.4f} ({scale}); "
            f"outliers lie beyond Tukey's far-out fence of the mean distance to their {summary['k']} nearest "
-           f"neighbours; rare items are the 1% with the widest {summary['k']}-NN radius.")
+           f"neighbours; rare items are the 1% with the widest {summary['k']}-NN radius. All of these use the "
+           "plain cosine geometry of the embeddings; the sidebar's kernel applies to Vendi scores, not here.")
 cards = st.columns(4)
 cards[0].metric("Exact copies", f"{exact['items']:,}", help=f"in {plural(exact['groups'], 'group')}")
 cards[1].metric("Near duplicates", f"{near['items']:,}", help=f"in {plural(near['groups'], 'group')}")

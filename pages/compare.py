@@ -31,6 +31,9 @@ st.subheader("Diversity and fidelity per set")
 st.caption(f"Against **{reference}** ({summary['n_reference']:,} items). Vendi scores at equal n = "
            f"{summary['equal_n']:,} (mean and 95% interval over random subsets); ratios are to the reference's. "
            f"Precision/recall/density/coverage with k = {summary['k']} nearest-neighbour balls.")
+kernel = summary["kernel"]
+st.caption(f"Kernel: **{kernel['describe']}** (sidebar), for {', '.join(kernel['applies_to'])}. "
+           f"{', '.join(kernel['cosine_geometry']).capitalize()} use the plain cosine geometry of the embeddings.")
 ref_scores = summary["reference_scores"]
 
 

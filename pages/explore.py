@@ -36,6 +36,7 @@ from pages._common import (
     flag_form,
     in_stage,
     item_grid,
+    kernel_of,
     memoized,
     page_slice,
     plural,
@@ -61,6 +62,7 @@ base = (state.source, state.embedder.cache_key(), tuple(state.chosen))  # every 
 
 
 table = scored_table(state, analysis)  # shared between reruns: never modified below
+kernel_rows_k = kernel_of(state)[0]  # the chosen sets' rows under the sidebar's kernel
 ids = table["id"].to_numpy()
 flagged = table["id"].isin(reasons).to_numpy() if reasons else np.zeros(len(table), dtype=bool)
 
@@ -147,13 +149,19 @@ def map_and_selection() -> None:
 
     shape = events.selection
     set_rows = np.flatnonzero(state.mask)
-    scorer = with_progress(("subset-scorer", *base),
+    # the selection's scores under the sidebar's kernel: the scorer reads the chosen sets' kernel
+    # rows (plain cosine: the embeddings themselves, no copy)
+    if state.kernel == "cosine":
+        fit_on, fit_rows, pos = state.result.embeddings, set_rows, set_rows
+    else:
+        fit_on, fit_rows, pos = kernel_rows_k, None, np.arange(len(set_rows))
+    scorer = with_progress(("subset-scorer", *state.key),
                            in_stage("the Gram matrix that scores selections",
-                                    lambda: SubsetScorer(q=DEFAULT_ORDERS).fit(state.result.embeddings, rows=set_rows)),
+                                    lambda: SubsetScorer(q=DEFAULT_ORDERS).fit(fit_on, rows=fit_rows)),
                            label=f"Preparing the selection scores of {plural(len(set_rows), 'item')}")
-    summary = memoized(("selection", *base, keep_key, json.dumps(shape, sort_keys=True)),
+    summary = memoized(("selection", *state.key, keep_key, json.dumps(shape, sort_keys=True)),
                        lambda: summarize_selection(xy_all[rows], shape, rank_by=rank[rows], scorer=scorer,
-                                                   rows=set_rows[rows]))
+                                                   rows=pos[rows]))
     chosen, ranked, scores = rows[summary["indices"]], rows[summary["ranked"]], summary["scores"]
     label = "Selection" if shape else "All filtered items"
     st.subheader(f"{label}: {plural(len(chosen), 'item')}")
@@ -162,8 +170,8 @@ def map_and_selection() -> None:
             card_column.metric(f"VS q={order_label(q)}", f"{scores[q]:.2f}")
         error = scorer.error(len(chosen))
         how = "exact (float64)" if not error else f"float32 Gram matrix, relative error ≤ {error:g}"
-        st.caption(f"Cosine kernel, n = {len(chosen):,}, {how}; scores grow with n, so compare selections of "
-                   "similar size.")
+        st.caption(f"Kernel: {analysis['kernel_note']}; n = {len(chosen):,}, {how}; scores grow with n, so "
+                   "compare selections of similar size.")
     made_of = st.columns(2)
     for where, by in zip(made_of, ("set", "label")):
         parts = composition(table, chosen, by=by)

@@ -12,11 +12,13 @@ analysis = analysis_of(state)
 modes = analysis["modes"]
 shown = state.items[state.mask].reset_index(drop=True)
 st.caption("Mode k is the k-th eigenvector of the kernel's covariance; its weight is its share of the "
-           "spectrum. The items with the largest projections, positive and negative, show what it is.")
+           "spectrum. The items with the largest projections, positive and negative, show what it is. "
+           f"Kernel: {analysis['kernel_note']} (sidebar).")
 k = st.select_slider("Mode", options=list(range(1, len(modes) + 1)), key="mode") - 1
 mode = modes[k]
 total = float(np.sum(analysis["eigenvalues"]))
-st.metric(f"Weight of mode {k + 1}", f"{mode['weight']:.4f}", help=f"of a total of {total:.3f}")
+st.metric(f"Weight of mode {k + 1}", f"{mode['weight']:.4f}",
+          help=f"of a total of {total:.3f}; kernel: {analysis['kernel_note']}")
 
 
 def grid(side: str) -> None:

@@ -14,6 +14,8 @@ from pages._common import (
     flag_form,
     in_stage,
     item_grid,
+    kernel_note,
+    kernel_of,
     memoized,
     page_slice,
     plural,
@@ -31,25 +33,29 @@ source, dataset, embedder, items, mask, chosen, coords = (
 result = state.result
 
 st.subheader("Vendi scores per set")
-st.caption("Cosine kernel on the embeddings, through the d×d covariance; eigenvalues below the "
+rows_k, info = kernel_of(state)  # the chosen sets' rows under the sidebar's kernel
+how = kernel_note(info)
+st.caption(f"Kernel: {how} — change it in the sidebar. Through the d×d covariance; eigenvalues below the "
            "stated tolerance are dropped. Scores grow with n: compare sets of equal size.")
-table = with_progress(("scores", source, embedder.cache_key(), tuple(chosen)),
+table = with_progress(("scores", *state.key),
                       in_stage(f"Vendi scores of {plural(len(chosen), 'set')}",
-                               lambda: cached_group_scores(result.embeddings[mask], items.loc[mask, "set"])),
+                               lambda: cached_group_scores(rows_k, items.loc[mask, "set"])),
                       label=f"Scoring {plural(int(mask.sum()), 'item')}")
 cols = score_columns(DEFAULT_ORDERS)
 for row in table.to_dict("records"):
     st.markdown(f"**{row['group']}** · {plural(row['n'], 'item')} · rank {row['rank']}")
     for card, q, col in zip(st.columns(len(cols)), DEFAULT_ORDERS, cols):
-        card.metric(f"VS q={order_label(q)}", f"{row[col]:.2f}")
+        card.metric(f"VS q={order_label(q)}", f"{row[col]:.2f}",
+                    help=f"Vendi score of order {order_label(q)} of all {row['n']:,} items of {row['group']}; "
+                         f"kernel: {how}")
 
 if len(table) > 1:
     counts = items.loc[mask, "set"].astype(str).value_counts()
     n_eq = int(counts.min())
     if n_eq >= 2:
-        boot = with_progress(("boot", source, embedder.cache_key(), tuple(chosen), n_eq),
+        boot = with_progress(("boot", *state.key, n_eq),
                              in_stage(f"30 random subsets of {n_eq:,} items per set",
-                                      lambda: cached_bootstrap_scores(result.embeddings[mask], items.loc[mask, "set"],
+                                      lambda: cached_bootstrap_scores(rows_k, items.loc[mask, "set"],
                                                                       n_boot=30).to_dict("records")),
                              label="Scoring the sets at equal size")
         rows = []
@@ -57,7 +63,8 @@ if len(table) > 1:
             rows.append({"set": row["group"], **{
                 f"VS q={order_label(q)}": interval_text(row[c], row[c + "_lo"], row[c + "_hi"], draws=row["draws"])
                 for q, c in zip(DEFAULT_ORDERS, cols)}})
-        st.markdown(f"**At equal size** (n = {n_eq:,} per set, mean and 95% interval over 30 random subsets)")
+        st.markdown(f"**At equal size** (n = {n_eq:,} per set, mean and 95% interval over 30 random subsets; "
+                    f"kernel: {how})")
         st.dataframe(rows, hide_index=True)
 
 st.subheader("Spectrum")
@@ -81,6 +88,7 @@ right.dataframe([{"mode": m["mode"] + 1, "weight": f"{m['weight']:.3f}",
                   "top items": ", ".join(labels[m["positive"][:6]])} for m in analysis["modes"][:5]],
                 hide_index=True)
 right.caption("Labels of the items that load most on each mode; the Modes page shows them.")
+st.caption(f"Spectrum of the chosen sets together; kernel: {analysis['kernel_note']}.")
 
 st.subheader("Map")
 shown = scored_table(state, analysis)  # the chosen items with their contributions, for the item panel

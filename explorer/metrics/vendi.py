@@ -184,8 +184,8 @@ class VendiAnalysis:
             if self.centre is None:
                 raise ValueError("streaming centred cosine needs its centre in advance: give centre= (e.g. the "
                                  "reference's mean_row)")
-            rows = centred_rows(X, self.centre)  # an extra column only when some row sits at the centre
-            X = rows if rows.shape[1] > X.shape[1] else np.hstack([rows, np.zeros((len(rows), 1), np.float32)])
+            unit = centred_rows(X, self.centre)  # an extra column only when some row sits at the centre
+            X = unit if unit.shape[1] > X.shape[1] else np.hstack([unit, np.zeros((len(unit), 1), np.float32)])
         if "plan_" not in self.__dict__:
             if kernel not in ("cosine", "rbf", "centred"):
                 raise ValueError("streaming works for the cosine and RBF kernels; a precomputed matrix needs fit")
