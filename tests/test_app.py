@@ -13,6 +13,7 @@ from explorer.data.datasets import load_dataset, sample_data_dir
 from explorer.embed.pipeline import embed_dataset
 from explorer.embed.registry import get_embedder
 from explorer.metrics.equal_n import group_scores
+from explorer.metrics.kernel_rows import kernel_rows
 from pages._common import NEUTRAL
 
 
@@ -33,7 +34,10 @@ def test_overview_shows_the_library_scores_on_sample_data(shared_cache, monkeypa
     assert len(offline) == 1 and "unavailable" in offline[0].help and not at.warning
 
     result = embed_dataset(load_dataset(sample_data_dir()), get_embedder("efficientnet-lite0"))
-    table = group_scores(result.embeddings, result.items["set"])
+    # the default kernel: centred cosine around the chosen sets' pooled mean
+    table = group_scores(kernel_rows(result.embeddings, kernel="centred")[0], result.items["set"])
+    assert any(c.value.startswith(f"Kernel: centred cosine (centre: pooled mean of {len(result.items):,} items)")
+               for c in at.caption)
     shown = [(m.label, m.value) for m in at.metric]
     expected = [(f"VS q={q}", f"{row[col]:.2f}") for _, row in table.iterrows()
                 for q, col in zip(("0.1", "0.5", "1", "2", "inf"), ("VS_0.1", "VS_0.5", "VS_1", "VS_2", "VS_inf"))]
@@ -43,10 +47,18 @@ def test_overview_shows_the_library_scores_on_sample_data(shared_cache, monkeypa
     real, collapsed = table.set_index("group").loc["real"], table.set_index("group").loc["collapsed"]
     assert (collapsed[["VS_0.5", "VS_1", "VS_2"]] < real[["VS_0.5", "VS_1", "VS_2"]]).all()
 
-    # narrowing the sets recomputes from the cache and keeps the numbers consistent
+    # narrowing the sets recomputes, around the remaining set's own mean
     next(m for m in at.sidebar.multiselect if m.label == "Sets").set_value(["real"]).run()
     assert not at.exception
-    assert [m.value for m in at.metric] == [e[1] for e in expected[-5:]]
+    real = (result.items["set"] == "real").to_numpy()
+    alone = group_scores(kernel_rows(result.embeddings[real], kernel="centred")[0], result.items["set"][real])
+    assert [m.value for m in at.metric] == [f"{alone[c].iloc[0]:.2f}" for c in ("VS_0.1", "VS_0.5", "VS_1", "VS_2",
+                                                                                 "VS_inf")]
+    # plain cosine is one click away, and gives the plain Vendi score
+    at.sidebar.selectbox(key="kernel").set_value("cosine").run()
+    assert not at.exception and at.query_params["kernel"] == "cosine"
+    plain = group_scores(result.embeddings[real], result.items["set"][real])
+    assert at.metric[2].value == f"{plain['VS_1'].iloc[0]:.2f}" and "kernel: cosine" in at.metric[2].help
     assert np.isfinite(result.embeddings).all()
 
 
@@ -108,7 +120,7 @@ def test_modes_page_shows_the_top_mode_and_its_items(sample_page):
     from explorer.metrics.vendi import VendiAnalysis
 
     at, result = sample_page("modes")
-    a = VendiAnalysis(q=[1.0], n_modes=3, top_items=12, exact_loo=False).fit(result.embeddings)
+    a = VendiAnalysis(q=[1.0], kernel="centred", n_modes=3, top_items=12, exact_loo=False).fit(result.embeddings)
     assert at.metric[0].label == "Weight of mode 1"
     assert at.metric[0].value == f"{a.modes_[0]['weight']:.4f}"
     images = at.get("image")
@@ -131,7 +143,8 @@ def test_explore_filters_drive_scores_and_grid(sample_page):
     keep = result.items["label"].isin(["0", "1"]).to_numpy()
     assert at.subheader[0].value == f"All filtered items: {keep.sum():,} items"
     assert len(map_points(at)[0]) == keep.sum()  # the map draws the filtered items, all of them
-    expected = vendi_scores(result.embeddings[keep], q=[1.0]).scores[1.0]
+    rows = kernel_rows(result.embeddings, kernel="centred")[0]  # centred on all chosen sets, not the filter
+    expected = vendi_scores(rows[keep], q=[1.0]).scores[1.0]
     assert shown_score(at, "VS q=1") == pytest.approx(expected, abs=0.0051)  # shown to 2 decimals
     at.selectbox(key="explore_color").set_value("entropy").run()
     assert not at.exception and len(at.get("image")) == 1
@@ -178,7 +191,7 @@ def test_explore_box_selection_paging_and_a_clicked_item(sample_page):
     drive_map(at, selection={"box": [corner, middle]})
     inside = in_box(xy, x=(corner[0], middle[0]), y=(corner[1], middle[1]))
     assert at.subheader[0].value == f"Selection: {inside.sum():,} items"
-    expected = vendi_scores(result.embeddings[inside], q=[1.0]).scores[1.0]
+    expected = vendi_scores(kernel_rows(result.embeddings, kernel="centred")[0][inside], q=[1.0]).scores[1.0]
     assert shown_score(at, "VS q=1") == pytest.approx(expected, abs=0.0051)  # shown to 2 decimals
     grid = at.get("image")[0].proto.imgs
     assert len(grid) == 24 and all(img.url for img in grid)
@@ -263,7 +276,7 @@ def test_explore_draws_every_point_of_a_large_map_and_a_lasso_takes_every_item(t
     drive_map(at, selection={"lasso": lasso})
     inside = in_polygon(xy, np.array(lasso))
     assert at.subheader[0].value == f"Selection: {inside.sum():,} items"
-    expected = vendi_scores(x[inside], q=[1.0]).scores[1.0]
+    expected = vendi_scores(kernel_rows(x, kernel="centred")[0][inside], q=[1.0]).scores[1.0]
     assert shown_score(at, "VS q=1") == pytest.approx(expected, abs=0.0051)  # shown to 2 decimals
 
 
@@ -384,11 +397,20 @@ def test_sets_colour_and_reference_ride_in_the_url_and_across_pages(tmp_path):
     assert at.selectbox(key="overview_colour").value == "label" and at.query_params["colour"] == "entropy"
     at.switch_page(page_file("explore")).run()
     assert at.selectbox(key="explore_color").value == "entropy"
+    # the kernel too: kept across pages, in the URL, and named where its numbers are shown
+    assert "kernel" not in at.query_params  # the default, centred cosine, needs no word in the URL
+    at.sidebar.selectbox(key="kernel").set_value("rbf").run()
+    for page in ("compare", "modes"):
+        at.switch_page(page_file(page)).run()
+        assert not at.exception, (page, at.exception)
+        assert at.sidebar.selectbox(key="kernel").value == "rbf" and at.query_params["kernel"] == "rbf"
+        assert any("RBF, σ = " in c.value for c in at.caption), page
 
     # a link (or a reload) reopens the same view
     again = AppTest.from_file(APP, default_timeout=600)
     again.session_state["app_settings"] = AppSettings(sources=[vectors])
-    again.query_params.update({"data": vectors, "model": "pixels", "sets": "a,c", "colour": "set", "ref": "c"})
+    again.query_params.update({"data": vectors, "model": "pixels", "sets": "a,c", "colour": "set", "ref": "c",
+                               "kernel": "cosine"})
     again.run()
     assert not again.exception, again.exception
     assert again.sidebar.multiselect(key=f"sets:{vectors}").value == ["a", "c"]
@@ -396,6 +418,7 @@ def test_sets_colour_and_reference_ride_in_the_url_and_across_pages(tmp_path):
     again.switch_page(page_file("explore")).run()
     assert not again.exception, again.exception
     assert again.sidebar.selectbox(key="compare_reference").value == "c"
+    assert again.sidebar.selectbox(key="kernel").value == "cosine"
     assert again.selectbox(key="explore_color").value == "set"
 
 

@@ -32,10 +32,10 @@ from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.neighbors.graph import SetGraphs, SetNeighbors
 from explorer.store.cache import cached, hash_key
 
-KERNEL_APPLIES_TO = ("Vendi scores at equal n and their ratios", "spectra", "per-class VS (collapse)",
-                     "novel and missing modes (KEN)")
-COSINE_GEOMETRY = ("precision, recall, density, coverage", "regions", "duplicates", "memorisation",
-                   "per-item diagnostics")
+KERNEL_APPLIES_TO = ("Vendi scores at equal n and their ratios", "spectra", "per-class VS (collapse)")
+# the novel modes stay here too: the per-item novelty diagnostics load the embeddings on them
+COSINE_GEOMETRY = ("precision, recall, density, coverage", "regions", "novel and missing modes (KEN)",
+                   "duplicates", "memorisation", "per-item diagnostics")
 STAGES = ("reducing dimensions", "scores at equal n", "precision, recall, density, coverage", "regions and classes",
           "novel modes", "duplicates", "diagnostics")
 
@@ -170,7 +170,7 @@ class Comparison:
                                     share_floor=self.collapse_floor, vs_floor=self.collapse_floor, seed=self.seed)
 
         report(4, len(STAGES), STAGES[4])
-        self.novel_ = {s: novel_modes(kx[self.index_[s]], kref, eta=self.eta) for s in self.sets_}
+        self.novel_ = {s: novel_modes(x[self.index_[s]], ref, eta=self.eta) for s in self.sets_}
         report(5, len(STAGES), STAGES[5])
 
         report(6, len(STAGES), STAGES[6])
@@ -279,8 +279,7 @@ class Comparison:
         }
 
     def _x_of(self, name: str) -> np.ndarray:
-        """The kernel's rows of set ``name`` (what the novel modes were found in)."""
-        return self.kernel_rows_[self.index_[name]]
+        return self.embeddings_[self.index_[name]]
 
 
 def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cache_dir=None,
