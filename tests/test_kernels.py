@@ -148,3 +148,28 @@ def test_compare_states_its_kernel_and_centre(rng, tmp_path):
     assert centred["sets"]["narrow"]["vs1_ratio"] < 0.5 < 0.8 < plain["sets"]["narrow"]["vs1_ratio"]
     assert centred["sets"]["narrow"]["precision"] == plain["sets"]["narrow"]["precision"]  # cosine geometry kept
     json.dumps(centred)
+
+
+def test_cli_kernels_state_their_centre_and_refuse_bad_bandwidths(tmp_path, capsys):
+    from explorer.cli import main
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(120, 6)) + 3.0
+    np.save(tmp_path / "emb.npy", x)
+    assert main(["score", str(tmp_path / "emb.npy"), "--kernel", "centered", "--q", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["kernel"] == "centred" and out["centre"] == "pooled mean of 120 items"
+    assert out["scores"]["1"] == pytest.approx(vendi_scores(x - x.mean(0), q=[1.0]).scores[1.0], rel=1e-9)
+    assert main(["score", str(tmp_path / "emb.npy"), "--kernel", "rbf", "--sigma", "0"]) == 2
+    assert "sigma must be a positive number" in capsys.readouterr().err
+    # compare: centred on the reference's mean by default, plain cosine on request, both said
+    pd.DataFrame({"id": [f"v{i}" for i in range(120)], "set": ["a"] * 60 + ["b"] * 60}).to_parquet(
+        tmp_path / "items.parquet")
+    args = ["compare", "--in", str(tmp_path / "emb.npy"), "--reference", "a", "b", "--model", "pixels",
+            "--n-boot", "3", "--quiet", "--cache-dir", str(tmp_path / "cache")]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "kernel: centred cosine (centre: mean of the reference 'a', 60 items), for Vendi scores" in text
+    assert main([*args, "--kernel", "cosine", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["kernel"]["name"] == "cosine" and "regions" in summary["kernel"]["cosine_geometry"]
