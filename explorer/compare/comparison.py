@@ -32,10 +32,11 @@ from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.neighbors.graph import SetGraphs, SetNeighbors
 from explorer.store.cache import cached, hash_key
 
-KERNEL_APPLIES_TO = ("Vendi scores at equal n and their ratios", "spectra", "per-class VS (collapse)")
-# the novel modes stay here too: the per-item novelty diagnostics load the embeddings on them
-COSINE_GEOMETRY = ("precision, recall, density, coverage", "regions", "novel and missing modes (KEN)",
-                   "duplicates", "memorisation", "per-item diagnostics")
+KERNEL_APPLIES_TO = ("Vendi scores at equal n and their ratios", "spectra")
+# per-class scores and novel modes stay here too: the collapse and novelty diagnostics built on
+# them are calibrated on (and load) the embeddings' own geometry
+COSINE_GEOMETRY = ("precision, recall, density, coverage", "regions", "per-class VS (collapse)",
+                   "novel and missing modes (KEN)", "duplicates", "memorisation", "per-item diagnostics")
 STAGES = ("reducing dimensions", "scores at equal n", "precision, recall, density, coverage", "regions and classes",
           "novel modes", "duplicates", "diagnostics")
 
@@ -130,7 +131,6 @@ class Comparison:
                                shared={"x": x, "k": self.k, "method": self.neighbors})
             self.graphs_.graphs_.update(zip(names, made))
         ref = x[self.index_[self.reference]]
-        kref = kx[self.index_[self.reference]]
 
         report(1, len(STAGES), STAGES[1])
         keys = content_keys(items, x)
@@ -165,8 +165,8 @@ class Comparison:
                                     seed=self.seed, under=self.under, over=self.over)
         self.class_basis_ = "label" if self._has_labels() else "region"
         ref_classes = self.classes_of(self.reference)
-        self.classes_ = class_table(kref, ref_classes,
-                                    {s: (kx[self.index_[s]], self.classes_of(s)) for s in self.sets_},
+        self.classes_ = class_table(ref, ref_classes,
+                                    {s: (x[self.index_[s]], self.classes_of(s)) for s in self.sets_},
                                     share_floor=self.collapse_floor, vs_floor=self.collapse_floor, seed=self.seed)
 
         report(4, len(STAGES), STAGES[4])
