@@ -1,0 +1,54 @@
+"""The Curate page in headless Chromium: choose a diverse subset of the sample data and download it."""
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import CHROMIUM, CHROMIUM_ARGS, running_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture
+def app_url(tmp_path, shared_cache):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing: .ci/run must install it (apt-get install chromium)")
+        pytest.skip("Chromium not installed (apt-get install -y chromium)")
+    env = {"VENDISCOPE_CACHE": str(shared_cache), "HOME": str(tmp_path)}
+    with running_app(cwd=tmp_path, env=env) as (port, _):
+        yield f"http://127.0.0.1:{port}"
+
+
+def test_select_then_export_a_diverse_subset_in_a_real_browser(app_url, tmp_path):
+    import pandas as pd
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1400}, accept_downloads=True)
+        page.goto(app_url)
+        link = page.locator('[data-testid="stSidebarNav"] a', has_text="Curate")
+        link.wait_for(timeout=240_000)
+        link.click()
+        page.wait_for_url(re.compile(r"/curate(\?|$)"))
+        page.get_by_text(re.compile(r"^Diverse subset: 50 items$")).wait_for(timeout=240_000)
+        k = page.get_by_label("Items to choose (k)")
+        k.fill("17")
+        k.press("Enter")
+        page.get_by_text(re.compile(r"^Diverse subset: 17 items$")).wait_for(timeout=120_000)
+        page.locator("canvas.vs-canvas").first.wait_for(timeout=60_000)  # the subset on the map
+        button = page.get_by_role("button", name=re.compile("Subset CSV"))
+        for _ in range(240):  # while a rerun replaces the page, the old button may still be shown beside the new
+            if button.count() == 1:
+                break
+            page.wait_for_timeout(250)
+        with page.expect_download() as info:
+            button.click()
+        path = tmp_path / "diverse-subset.csv"
+        info.value.save_as(path)
+        browser.close()
+    table = pd.read_csv(path, keep_default_na=False)
+    assert len(table) == 17 and table["id"].is_unique
+    assert table["rank"].tolist() == list(range(1, 18))
