@@ -289,13 +289,20 @@ def test_choosing_another_reference_reuses_what_does_not_depend_on_it(digits, tm
     import explorer.compare.per_set as per_set
 
     x, items = digits
-    first = cached_comparison(x, items, reference="real", cache_dir=tmp_path, n_boot=3)
+    # under plain cosine the per-set scores do not depend on the reference
+    first = cached_comparison(x, items, reference="real", cache_dir=tmp_path, n_boot=3, kernel="cosine")
     monkeypatch.setattr(per_set, "per_set_results", lambda *a, **k: (_ for _ in ()).throw(AssertionError("again")))
-    other = cached_comparison(x, items, reference="gmm", cache_dir=tmp_path, n_boot=3)  # per-set part reused
+    other = cached_comparison(x, items, reference="gmm", cache_dir=tmp_path, n_boot=3, kernel="cosine")  # reused
     assert other[0]["reference"] == "gmm"
     # the reused numbers are the ones a fresh comparison computes
     monkeypatch.undo()
-    fresh = Comparison(reference="gmm", n_boot=3).fit(x, items).summary()
+    fresh = Comparison(reference="gmm", n_boot=3, kernel="cosine").fit(x, items).summary()
     assert fresh["sets"]["real"]["vs"] == other[0]["sets"]["real"]["vs"]
     assert first[0]["sets"]["gmm"]["vs"] == other[0]["reference_scores"]["vs"]
+    # centred cosine is centred on the reference's mean: another reference moves the centre, so
+    # the scores are computed again, and differ
+    centred = {ref: cached_comparison(x, items, reference=ref, cache_dir=tmp_path, n_boot=3)[0]
+               for ref in ("real", "gmm")}
+    assert centred["real"]["sets"]["gmm"]["vs"] != centred["gmm"]["reference_scores"]["vs"]
+    assert centred["gmm"]["kernel"]["centre"].startswith("mean of the reference 'gmm'")
     assert fresh["reference_duplicates"] == other[0]["reference_duplicates"]
