@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from explorer.curate.greedy import Quotas, blocked_greedy
+from explorer.curate.greedy import ROW_BLOCK, Quotas, blocked_greedy
 from explorer.diagnostics.duplicates import DEFAULT_ALPHA
 from explorer.metrics.kernel_rows import kernel_rows
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
@@ -39,7 +39,7 @@ from explorer.neighbors.search import cross_knn
 from explorer.store.cache import cached, hash_key
 
 QUOTAS = ("proportional", "equal")
-NEAR_SAMPLE = 2000  # items whose nearest neighbour sets the scale of "near"
+NEAR_SAMPLE = 1000  # items whose nearest neighbour sets the scale of "near"
 Progress = Callable[[int, int, str], None]
 
 
@@ -222,8 +222,14 @@ def near_threshold(rows: np.ndarray, *, alpha: float = DEFAULT_ALPHA, threshold:
         return float(threshold)
     n = len(rows)
     at = np.random.default_rng(seed).choice(n, size=sample, replace=False) if n > sample else np.arange(n)
-    idx, dist = cross_knn(rows[at], rows, k=2, method="exact")
-    other = np.where(idx[:, 0] == at, dist[:, 1], dist[:, 0])  # the item itself may come second among copies
+    # searched a block of base rows at a time, every sampled item against each block: one pass over
+    # the rows (a search by blocks of queries would read all of them again for every 33 queries)
+    found = [cross_knn(rows[at], rows[start : start + ROW_BLOCK], k=min(2, n - start), method="exact")
+             for start in range(0, n, ROW_BLOCK)]
+    idx = np.hstack([f.indices + start for f, start in zip(found, range(0, n, ROW_BLOCK))])
+    dist = np.hstack([f.distances for f in found])
+    dist[idx == at[:, None]] = np.inf  # the item itself (its copies stay: they are left out below)
+    other = dist.min(axis=1)
     gaps = other.astype(np.float64) ** 2 / 2  # cosine distance of unit rows
     apart = gaps[gaps > 1e-6]  # identical copies say nothing about how far apart items usually are
     return 1.0 - alpha * float(np.median(apart)) if len(apart) else 1.0
