@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.curate.select import QUOTAS, cached_selection
+from explorer.curate.select import QUOTAS, SUBSET_FLAGS, cached_selection, flagged_ids
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.store.cache import hash_key
 from explorer.store.export import FORMATS, export_table, to_bytes
@@ -36,11 +36,13 @@ per = middle.selectbox("Quotas per class of", ["(none)", *classes], key="curate_
                        help="Each class gets its share of the k items")
 quotas = middle.radio("Quotas", QUOTAS, horizontal=True, key="curate_quotas", disabled=per == "(none)",
                       format_func=lambda q: {"proportional": "proportional, ≥ 1 each", "equal": "equal"}[q])
-exclude = right.checkbox("Leave out flagged items", value=True, key="curate_exclude")
-flagged = sorted(set(flags.reasons()) & set(items["id"].astype(str))) if exclude else []
+exclude = right.checkbox("Leave out flagged items", value=True, key="curate_exclude",
+                         help="Items flagged for any reason but saving a subset chosen here")
+flagged = sorted(set(flagged_ids(flags)) & set(items["id"].astype(str))) if exclude else []
 st.caption(f"Greedy selection: each pick is the item whose squared {kernel} similarity to the items already "
-           "chosen is smallest, the pick that raises VS₂ most; no two chosen items are near duplicates (as the "
-           "Audit page defines them). Compared with the mean and the best of 20 random subsets and a "
+           "chosen is smallest, the pick that raises VS₂ most; no two chosen items are near duplicates (closer "
+           "than 0.13 × the usual distance to a nearest neighbour, as the Audit page defines them). "
+           "Compared with the mean and the best of 20 random subsets and a "
            "farthest-point (k-center) subset of the same k and quotas.")
 
 column = None if per == "(none)" else per
@@ -97,7 +99,7 @@ st.subheader("Flag and export")
 reason = f"diverse subset k={k}" + (f" per {column}" if column else "")
 if st.button(f"Flag {plural(len(rows), 'item')}: {reason}", key="curate_flag", icon=":material/flag:"):
     try:
-        added = flags.add(picks["id"].astype(str), reason=reason, source="curate")
+        added = flags.add(picks["id"].astype(str), reason=reason, source=SUBSET_FLAGS)
     except STORE_ERRORS as err:  # disk full, a locked or damaged database: said, nothing claimed saved
         st.error(f"The flags were not saved: {problem_line(err)}", icon=":material/error:")
     else:

@@ -43,10 +43,14 @@ def test_the_curate_page_picks_k_items_shows_them_and_flags_them(tmp_path):
     assert [t.value for t in at.toast] == ["Flagged 12 items"]
     store = FlagStore.for_dataset(load_dataset(source).source)
     assert store.reasons() == {i: ["diverse subset k=12 per label"] for i in picks["id"]}
-    # flagged items are left out by default: the next subset avoids every one of them
+    # the subset just flagged stays as it is; an item flagged for a problem is left out of the next
     at.number_input(key="curate_k").set_value(10).run()
+    first = next(d.value for d in at.dataframe if "gain" in d.value.columns)["id"].tolist()
+    assert first == cached_selection(x, load_dataset(source).items, k=10, per="label")[1]["id"].tolist()
+    store.add([first[0]], reason="blurry")
+    at.number_input(key="curate_k").set_value(11).run()
     assert not at.exception, at.exception
     again = next(d.value for d in at.dataframe if "gain" in d.value.columns)
-    assert len(again) == 10 and not again["id"].isin(picks["id"]).any()
+    assert len(again) == 11 and first[0] not in again["id"].tolist()
     csv = next(b for b in at.get("download_button") if b.proto.label == "Subset CSV")
     assert csv.proto.url

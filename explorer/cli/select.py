@@ -24,7 +24,8 @@ def add_parser(sub) -> None:
     p.add_argument("--per", metavar="COLUMN", help="class column: each class gets its quota of the k picks")
     p.add_argument("--quotas", choices=("proportional", "equal"), default="proportional",
                    help="with --per: quotas proportional to class sizes, at least 1 each (default), or equal")
-    p.add_argument("--exclude-flagged", action="store_true", help="never choose an item that has a flag")
+    p.add_argument("--exclude-flagged", action="store_true",
+                   help="never choose an item that has a flag (other than a saved subset's)")
     p.add_argument("--q", default=",".join(order_label(q) for q in DEFAULT_ORDERS),
                    help="orders to score the subset at, comma-separated (default: %(default)s)")
     p.add_argument("--kernel", choices=("centred", "cosine"), default="centred",
@@ -47,7 +48,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from explorer.curate.select import cached_selection
+    from explorer.curate.select import cached_selection, flagged_ids
     from explorer.data.datasets import load_dataset
     from explorer.embed.pipeline import embed_dataset
     from explorer.embed.registry import resolve_embedder
@@ -64,8 +65,7 @@ def run(args: argparse.Namespace) -> int:
     embedder, notice = resolve_embedder(args.model, modality=modality)
     if notice and dataset.vectors is None:
         print(f"notice: {notice}", file=sys.stderr)
-    flagged = sorted(FlagStore.for_dataset(dataset.source, root=args.cache_dir).reasons()) if args.exclude_flagged \
-        else []
+    flagged = flagged_ids(FlagStore.for_dataset(dataset.source, root=args.cache_dir)) if args.exclude_flagged else []
     with progress_bar(quiet=args.quiet) as progress:
         result = embed_dataset(dataset, embedder, cache_dir=args.cache_dir, progress=progress)
         summary, picks = cached_selection(

@@ -40,6 +40,22 @@ from explorer.store.cache import cached, hash_key
 
 QUOTAS = ("proportional", "equal")
 NEAR_SAMPLE = 1000  # items whose nearest neighbour sets the scale of "near"
+SUBSET_FLAGS = "curate"  # the source of the flags that save a chosen subset
+
+
+def flagged_ids(flags) -> list[str]:
+    """The ids a selection leaves out: those with a flag, except flags that only save a subset
+    chosen before (source ``SUBSET_FLAGS``), so flagging a subset does not push it out of the next.
+
+    >>> import tempfile
+    >>> from explorer.store.flags import FlagStore
+    >>> store = FlagStore("demo", root=tempfile.mkdtemp())
+    >>> _ = store.add(["a", "b"], reason="blurry"); _ = store.add(["c"], reason="diverse subset k=1", source="curate")
+    >>> flagged_ids(store)
+    ['a', 'b']
+    """
+    table = flags.table()
+    return sorted(set(table.loc[table["source"] != SUBSET_FLAGS, "id"].astype(str)))
 Progress = Callable[[int, int, str], None]
 
 
