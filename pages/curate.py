@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.curate.select import QUOTAS, SUBSET_FLAGS, cached_selection, flagged_ids
+from explorer.diagnostics.duplicates import DEFAULT_ALPHA
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.store.cache import hash_key
 from explorer.store.export import FORMATS, export_table, to_bytes
@@ -41,7 +42,7 @@ exclude = right.checkbox("Leave out flagged items", value=True, key="curate_excl
 flagged = sorted(set(flagged_ids(flags)) & set(items["id"].astype(str))) if exclude else []
 st.caption(f"Greedy selection: each pick is the item whose squared {kernel} similarity to the items already "
            "chosen is smallest, the pick that raises VS₂ most; no two chosen items are near duplicates (closer "
-           "than 0.13 × the usual distance to a nearest neighbour, as the Audit page defines them). "
+           f"than {DEFAULT_ALPHA:g} × the usual distance to a nearest neighbour, as the Audit page defines them). "
            "Compared with the mean and the best of 20 random subsets and a "
            "farthest-point (k-center) subset of the same k and quotas.")
 
@@ -59,8 +60,8 @@ except ValueError as err:  # more items asked for than the constraints allow
 
 scores = summary["scores"]
 st.subheader(f"Diverse subset: {plural(len(picks), 'item')}")
-st.caption(f"Kernel: {summary['kernel']}" + (f"; {plural(summary['excluded'], 'flagged item')} left out"
-                                              if summary["excluded"] else ""))
+st.caption(f"Kernel: {summary['kernel']}; no two chosen items at cosine ≥ {summary['near_threshold']:.4f}"
+           + (f"; {plural(summary['excluded'], 'flagged item')} left out" if summary["excluded"] else ""))
 cards = st.columns(3)
 cards[0].metric("VS q=1 subset", f"{scores['1']:.2f}")
 cards[1].metric("VS q=1 best random", f"{summary['random']['best']['1']:.2f}",
