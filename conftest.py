@@ -117,6 +117,23 @@ def shared_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("shared-cache")
 
 
+def need_chromium() -> None:
+    """Skip a browser test where Chromium is missing; in CI that is a failure: .ci/run installs it."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing: .ci/run must install it (apt-get install chromium)")
+        pytest.skip("Chromium not installed (apt-get install -y chromium)")
+
+
+@pytest.fixture
+def app_url(tmp_path, shared_cache):
+    """The app on the sample data, served by a real ``vendiscope app`` process, for a browser."""
+    need_chromium()
+    env = {"VENDISCOPE_CACHE": str(shared_cache), "HOME": str(tmp_path)}
+    with running_app(cwd=tmp_path, env=env) as (port, _):
+        yield f"http://127.0.0.1:{port}"
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
@@ -205,6 +222,13 @@ def drive_map(at, *, selection=None, click=None, hover=None) -> None:
         trigger.json_trigger_value = json.dumps({"event": "click", "value": int(click)})
     at._run(states)
     assert not at.exception, at.exception
+
+
+def wait_idle(page, *, timeout: float = 60_000) -> None:
+    """Wait until the app has no script run in flight: a click that lands while a rerun (a hover
+    card, say) is still running can be lost by Streamlit, and the next step would wait in vain."""
+    page.wait_for_timeout(300)  # a rerun just triggered may not show its running icon yet
+    page.locator('[data-testid="stStatusWidgetRunningIcon"]').first.wait_for(state="detached", timeout=timeout)
 
 
 def lasso(page, fractions):

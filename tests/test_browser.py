@@ -1,27 +1,15 @@
 """What a person sees: the app started as the README does, in headless Chromium."""
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, lasso, running_app
+from conftest import CHROMIUM, CHROMIUM_ARGS, lasso, wait_idle
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 ARGS = CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def app_url(tmp_path, shared_cache):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing: .ci/run must install it (apt-get install chromium)")
-        pytest.skip("Chromium not installed (apt-get install -y chromium)")
-    env = {"VENDISCOPE_CACHE": str(shared_cache), "HOME": str(tmp_path)}
-    with running_app(cwd=tmp_path, env=env) as (port, _):
-        yield f"http://127.0.0.1:{port}"
 
 
 def test_overview_in_a_real_browser(app_url, tmp_path):
@@ -141,6 +129,7 @@ def test_select_flag_and_export_in_a_real_browser(app_url, tmp_path, shared_cach
         page.set_viewport_size({"width": 1400, "height": 1100})
 
         page.get_by_placeholder("e.g. off-topic, duplicate, blurry").fill("browser test")
+        wait_idle(page)
         page.get_by_role("button", name=re.compile(f"Flag {selected:,} selected items")).click()
         page.get_by_text(f"Flagged {selected:,} items").wait_for(timeout=60_000)
 
@@ -160,6 +149,7 @@ def test_select_flag_and_export_in_a_real_browser(app_url, tmp_path, shared_cach
         page.get_by_label("Flags to remove").click()
         page.get_by_role("option", name=f"{first} — browser test").click()
         page.keyboard.press("Escape")
+        wait_idle(page)
         page.get_by_role("button", name="Unflag 1").click()
         page.get_by_text("Removed 1 flag", exact=True).wait_for(timeout=60_000)
         browser.close()

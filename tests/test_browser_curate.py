@@ -1,24 +1,11 @@
 """The Curate page in headless Chromium: choose a diverse subset of the sample data and download it."""
-import os
 import re
-from pathlib import Path
 
 import pytest
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, running_app
+from conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture
-def app_url(tmp_path, shared_cache):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing: .ci/run must install it (apt-get install chromium)")
-        pytest.skip("Chromium not installed (apt-get install -y chromium)")
-    env = {"VENDISCOPE_CACHE": str(shared_cache), "HOME": str(tmp_path)}
-    with running_app(cwd=tmp_path, env=env) as (port, _):
-        yield f"http://127.0.0.1:{port}"
 
 
 def test_select_then_export_a_diverse_subset_in_a_real_browser(app_url, tmp_path):

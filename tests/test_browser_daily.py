@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, running_app
+from conftest import CHROMIUM, CHROMIUM_ARGS, need_chromium, running_app, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -58,8 +58,7 @@ def sidebar_dataset(page) -> str:
 def test_your_data_first_kept_across_pages_and_reloads(datasets, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium not installed")
+    need_chromium()
     folder, vectors, planted = datasets
     with running_app(str(folder), str(vectors), str(planted), cwd=tmp_path, env={"HOME": str(tmp_path)}) as (port, _):
         url = f"http://127.0.0.1:{port}"
@@ -105,6 +104,7 @@ def test_your_data_first_kept_across_pages_and_reloads(datasets, tmp_path):
             assert opened, "no point found under the pointer"
             page.screenshot(path=str(Path(__file__).resolve().parent.parent / "test-artifacts" / "explore-item.png"))
             # closed, then clicked again with Pan as the drag mode: it opens again
+            wait_idle(page)
             page.get_by_role("button", name="Close", exact=True).click()
             page.get_by_role("heading", name=re.compile(r"^Item row\d+")).wait_for(state="detached", timeout=60_000)
             page.get_by_role("button", name="Pan", exact=True).click()

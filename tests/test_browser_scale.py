@@ -2,12 +2,11 @@
 (the draft: UMAP on landmarks, the rest placed), and a lasso drawn with the mouse returns the
 selection's Vendi scores, computed over every item inside it."""
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, lasso, running_app
+from conftest import CHROMIUM, CHROMIUM_ARGS, lasso, need_chromium, running_app
 from explorer.data.synthetic import mixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -18,8 +17,7 @@ N = 200_000
 def test_a_200k_dataset_opens_with_every_point_and_a_lasso_returns_scores(tmp_path):
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium not installed")
+    need_chromium()
     x, _ = mixture(N, dim=48, clusters=12, seed=3, intrinsic=6)
     vectors = tmp_path / "big.npy"
     np.save(vectors, x)

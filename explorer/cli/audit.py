@@ -3,53 +3,39 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from explorer.cli.args import add_neighbors_option, positive_int
 from explorer.cli.progress import progress_bar
-from explorer.embed.registry import describe_embedders
+from explorer.cli.source import add_source_options, embed_source
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("audit", help="one dataset on its own: exact and near duplicates, outliers, rare items")
-    p.add_argument("source", help="the dataset (folder, manifest, texts, embeddings...)")
-    p.add_argument("--model", default="auto", help=f"embedder (default: auto). {describe_embedders()}")
+    add_source_options(p)
     p.add_argument("--k", type=positive_int, default=5, help="neighbours for outliers and rarity (default %(default)s)")
     p.add_argument("--near-threshold", type=float, help="cosine for near duplicates (default: relative to spacing)")
     p.add_argument("--out", type=Path, help="also write summary.json and diagnostics.parquet (per item) here")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--allow-outside", action="store_true",
-                   help="read items whose files lie outside the dataset's folder (refused by default)")
     add_neighbors_option(p)
-    p.add_argument("--cache-dir", help="cache folder (default: $VENDISCOPE_CACHE or ~/.cache/vendiscope)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from explorer.compare.audit import cached_audit
-    from explorer.data.datasets import load_dataset
     from explorer.data.outputs import fingerprint_bytes
-    from explorer.embed.pipeline import embed_dataset
-    from explorer.embed.registry import resolve_embedder
     from explorer.store.cache import atomic_write_bytes
     from explorer.store.export import to_bytes
 
-    dataset = load_dataset(args.source, allow_outside=args.allow_outside)
-    modality = "text" if (dataset.items["kind"] == "text").any() else "image"
-    embedder, notice = resolve_embedder(args.model, modality=modality)
-    if notice:
-        print(f"notice: {notice}", file=sys.stderr)
     with progress_bar(quiet=args.quiet) as progress:
-        result = embed_dataset(dataset, embedder, cache_dir=args.cache_dir, progress=progress)
+        dataset, result = embed_source(args, progress=progress)
         if len(result.items) < 2:
             raise ValueError(f"{len(result.items)} item(s) of {dataset.name} could be embedded; an audit needs 2")
         name = dataset.sets[0] if len(dataset.sets) == 1 else dataset.name
         summary, table = cached_audit(result.embeddings, result.items, cache_dir=args.cache_dir, progress=progress,
                                       k=args.k, near_threshold=args.near_threshold, name=name,
                                       neighbors=args.neighbors)
-    summary = {"dataset": dataset.name, "embedder": embedder.cache_key(), "skipped": int(len(result.skipped)),
+    summary = {"dataset": dataset.name, "embedder": result.embedder_key, "skipped": int(len(result.skipped)),
                **summary}
     if args.out:  # the per-item table first, then the summary with its fingerprint: a set
         per_item = result.items[["id", *[c for c in ("path", "text", "set", "label") if c in result.items]]]

@@ -7,45 +7,32 @@ from pathlib import Path
 
 from explorer.cli.args import add_neighbors_option
 from explorer.cli.progress import progress_bar
-from explorer.embed.registry import describe_embedders
+from explorer.cli.source import add_source_options, embed_source
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("map", help="the 2-D UMAP map of every item (draft in about a minute per million items, "
                                    "or full)")
-    p.add_argument("source", help="the dataset (folder, manifest, texts, embeddings...)")
+    add_source_options(p)
     p.add_argument("--out", type=Path, required=True, help="Parquet file to write: id, x, y (one row per item)")
     p.add_argument("--quality", choices=("draft", "full"), default="full",
                    help="draft: UMAP on 20,000 landmarks, the rest placed near them; full: UMAP on every item, "
                         "refined from the draft (default %(default)s; the same below 20,000 items)")
-    p.add_argument("--model", default="auto", help=f"embedder (default: auto). {describe_embedders()}")
     add_neighbors_option(p)
-    p.add_argument("--allow-outside", action="store_true",
-                   help="read items whose files lie outside the dataset's folder (refused by default)")
-    p.add_argument("--cache-dir", help="cache folder (default: $VENDISCOPE_CACHE or ~/.cache/vendiscope)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from explorer.data.datasets import load_dataset
-    from explorer.embed.pipeline import embed_dataset
-    from explorer.embed.registry import resolve_embedder
     from explorer.maps.projection import UmapParams, map_quality, umap_project
     from explorer.store.cache import atomic_write_bytes
     from explorer.store.export import to_bytes
 
     if args.out.suffix.lower() != ".parquet":
         raise ValueError(f"--out {args.out}: the map is written as Parquet; give a .parquet file")
-    dataset = load_dataset(args.source, allow_outside=args.allow_outside)
-    modality = "text" if (dataset.items["kind"] == "text").any() else "image"
-    embedder, notice = resolve_embedder(args.model, modality=modality)
-    if notice and dataset.vectors is None:
-        print(f"notice: {notice}", file=sys.stderr)
     with progress_bar(quiet=args.quiet) as progress:
-        result = embed_dataset(dataset, embedder, cache_dir=args.cache_dir, progress=progress)
+        dataset, result = embed_source(args, progress=progress)
         if not len(result.items):
             raise ValueError(f"no item of {dataset.name} could be embedded")
         params = UmapParams(neighbors=args.neighbors)

@@ -5,56 +5,42 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
 from explorer.cli.args import positive_int
 from explorer.cli.progress import progress_bar
-from explorer.embed.registry import describe_embedders
+from explorer.cli.source import add_source_options, embed_source
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("represent", help="representation by attribute: share against a target and diversity at "
                                          "equal n per value and per intersection of two attributes")
-    p.add_argument("source", help="the dataset (folder, manifest, texts, embeddings .npy with items.parquet...)")
+    add_source_options(p)
     p.add_argument("--by", required=True, metavar="COLUMN[,COLUMN]",
                    help="one or two attributes: item columns (label, set, any metadata) or kmeans:K regions")
     p.add_argument("--target", default="uniform", metavar="uniform|FILE.csv",
                    help="target shares: uniform (default), or a CSV of value,share (and attribute)")
     p.add_argument("--kernel", default="centred", choices=("centred", "cosine"),
                    help="centred cosine around the pooled mean (default) or the plain cosine (Vendi score)")
-    p.add_argument("--model", default="auto", help=f"embedder (default: auto). {describe_embedders()}")
     p.add_argument("--min-size", type=positive_int, default=10,
                    help="groups with fewer items are counted but not scored (default %(default)s)")
     p.add_argument("--n-boot", type=positive_int, default=30, help="equal-n random subsets per group (default 30)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, metavar="FILE", help="also write the groups table (.csv, .parquet or .json)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--allow-outside", action="store_true",
-                   help="read items whose files lie outside the dataset's folder (refused by default)")
-    p.add_argument("--cache-dir", help="cache folder (default: $VENDISCOPE_CACHE or ~/.cache/vendiscope)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from explorer.curate.represent import cached_represent, read_target
-    from explorer.data.datasets import load_dataset
-    from explorer.embed.pipeline import embed_dataset
-    from explorer.embed.registry import resolve_embedder
     from explorer.store.export import write_export
 
     by = [b.strip() for b in args.by.split(",") if b.strip()]
     target = None if args.target.strip().lower() == "uniform" else read_target(args.target)
     if args.out and args.out.suffix.lower().lstrip(".") not in ("csv", "parquet", "json"):
         raise ValueError(f"--out {args.out.name}: write .csv, .parquet or .json")
-    dataset = load_dataset(args.source, allow_outside=args.allow_outside)  # as vendiscope audit opens one
-    modality = "text" if (dataset.items["kind"] == "text").any() else "image"
-    embedder, notice = resolve_embedder(args.model, modality=modality)
-    if notice and dataset.vectors is None:
-        print(f"notice: {notice}", file=sys.stderr)
     with progress_bar(quiet=args.quiet) as progress:
-        result = embed_dataset(dataset, embedder, cache_dir=args.cache_dir, progress=progress)
+        dataset, result = embed_source(args, progress=progress)
     report = cached_represent(result.embeddings, result.items, by=by, target=target, kernel=args.kernel,
                               n_boot=args.n_boot, min_size=args.min_size, seed=args.seed, cache_dir=args.cache_dir)
     groups = report.groups.drop(columns=["parts"])

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
 from pathlib import Path
 
 from explorer.cli.args import positive_int
 from explorer.cli.progress import progress_bar
-from explorer.embed.registry import describe_embedders
+from explorer.cli.source import add_source_options, embed_source
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 
 OUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".json": "json"}
@@ -19,7 +18,7 @@ OUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".json": 
 def add_parser(sub) -> None:
     p = sub.add_parser("select", help="choose k diverse items (greedy Vendi), with class quotas, without flagged "
                                       "items or near duplicates")
-    p.add_argument("source", help="the dataset (folder, manifest, texts, embeddings .npy with items.parquet...)")
+    add_source_options(p)
     p.add_argument("--k", type=positive_int, required=True, help="how many items to choose")
     p.add_argument("--per", metavar="COLUMN", help="class column: each class gets its quota of the k picks")
     p.add_argument("--quotas", choices=("proportional", "equal"), default="proportional",
@@ -39,19 +38,11 @@ def add_parser(sub) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="SUBSET.parquet",
                    help="the picks (.parquet with the summary in its metadata, .csv or .json)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--model", default="auto", help=f"embedder (default: auto). {describe_embedders()}")
-    p.add_argument("--allow-outside", action="store_true",
-                   help="read items whose files lie outside the dataset's folder (refused by default)")
-    p.add_argument("--cache-dir", help="cache folder (default: $VENDISCOPE_CACHE or ~/.cache/vendiscope)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from explorer.curate.select import cached_selection, flagged_ids
-    from explorer.data.datasets import load_dataset
-    from explorer.embed.pipeline import embed_dataset
-    from explorer.embed.registry import resolve_embedder
     from explorer.metrics.spectrum import parse_orders
     from explorer.store.cache import atomic_write_bytes
     from explorer.store.flags import FlagStore
@@ -60,14 +51,10 @@ def run(args: argparse.Namespace) -> int:
     if fmt is None:  # refused before any work
         raise ValueError(f"--out must end in {', '.join(OUT_FORMATS)}, got {args.out.name}")
     orders = parse_orders(args.q)
-    dataset = load_dataset(args.source, allow_outside=args.allow_outside)
-    modality = "text" if (dataset.items["kind"] == "text").any() else "image"
-    embedder, notice = resolve_embedder(args.model, modality=modality)
-    if notice and dataset.vectors is None:
-        print(f"notice: {notice}", file=sys.stderr)
-    flagged = flagged_ids(FlagStore.for_dataset(dataset.source, root=args.cache_dir)) if args.exclude_flagged else []
     with progress_bar(quiet=args.quiet) as progress:
-        result = embed_dataset(dataset, embedder, cache_dir=args.cache_dir, progress=progress)
+        dataset, result = embed_source(args, progress=progress)
+        flagged = flagged_ids(FlagStore.for_dataset(dataset.source, root=args.cache_dir)) if args.exclude_flagged \
+            else []
         summary, picks = cached_selection(
             result.embeddings, result.items, k=args.k, per=args.per, exclude_ids=flagged, cache_dir=args.cache_dir,
             progress=progress, q=orders, quotas=args.quotas, kernel=args.kernel, near_threshold=args.near_threshold,
