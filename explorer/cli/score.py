@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
                              contributions=bool(args.contributions), seed=args.seed).fit(x)
     out = analysis.result().to_dict()
     out["effective_rank"] = analysis.effective_rank_
-    out["kernel_describe"] = analysis.kernel_info_.describe() if args.kernel != "rbf" else (
-        f"RBF, sigma = {analysis.sigma_:.4g} ({'given' if args.sigma else 'median distance'}), {analysis.method_}")
+    out["kernel_describe"] = kernel_line(args, sigma=analysis.sigma_, method=analysis.method_,
+                                         info=analysis.kernel_info_)
     manifest = None
     clusters = args.groups and args.groups.startswith("kmeans:")
     if args.manifest or (args.groups and not clusters) or args.contributions:
@@ -178,6 +178,13 @@ def _npy_ids(args: argparse.Namespace, n: int) -> list[str] | None:
     return manifest["id"].astype(str).tolist() if "id" in manifest else None
 
 
+def kernel_line(args: argparse.Namespace, *, sigma: float | None, method: str, info=None) -> str:
+    """How the kernel was made, in words, the same on one machine and on Ray."""
+    if args.kernel == "rbf":
+        return f"RBF, sigma = {sigma:.4g} ({'given' if args.sigma else 'median distance'}), {method}"
+    return info.describe() if info is not None else args.kernel
+
+
 def run_ray(args: argparse.Namespace) -> int:
     """``vendiscope score INPUT --ray [ADDRESS]``."""
     from explorer.cli.distributed import quiet_ray
@@ -201,6 +208,7 @@ def run_ray(args: argparse.Namespace) -> int:
                             seed=args.seed).fit(source, ray=ray, vectors=bool(args.contributions))
         out = analysis.result().to_dict()
         out["effective_rank"] = analysis.effective_rank_
+        out["kernel_describe"] = kernel_line(args, sigma=analysis.plan_.sigma, method=analysis.plan_.method)
         if args.contributions:
             ids = _npy_ids(args, source.n) if source.kind == "npy" else None
             shards = analysis.write_contributions(source, args.contributions, ray=ray, ids=ids)
