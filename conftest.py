@@ -182,6 +182,26 @@ def sample_page(shared_cache, monkeypatch):
     return open_page
 
 
+def app_on(source, page: str | None = None, **state):
+    """The app in AppTest opened on ``source`` (as if given to ``vendiscope app``), with more
+    session ``state`` (e.g. ``embedder="pixels"``), run, then switched to ``page``; checked to
+    have raised nothing."""
+    from streamlit.testing.v1 import AppTest
+
+    from explorer.cli.app import AppSettings
+
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["app_settings"] = AppSettings(sources=[str(source)])
+    at.session_state["source_choice"] = str(source)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    if page is not None:
+        at.switch_page(page_file(page)).run()
+    assert not at.exception, at.exception
+    return at
+
+
 def map_element(at):
     """The page's map (the vendiscope_map component) in an AppTest tree."""
     maps = [e for e in at.get("bidi_component") if e.proto.component_name.endswith("vendiscope_map")]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import APP, drive_map, map_points, page_file
+from conftest import APP, app_on, drive_map, map_points, page_file
 from explorer.cli.app import AppSettings
 from explorer.data.datasets import load_dataset, sample_data_dir
 from explorer.embed.pipeline import embed_dataset
@@ -370,12 +370,7 @@ def three_set_vectors(folder, *, n=90):
 
 def test_sets_colour_and_reference_ride_in_the_url_and_across_pages(tmp_path):
     vectors = str(three_set_vectors(tmp_path / "vectors"))
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.session_state["app_settings"] = AppSettings(sources=[vectors])
-    at.session_state["embedder"] = "pixels"
-    at.run()
-    at.switch_page(page_file("explore")).run()
-    assert not at.exception, at.exception
+    at = app_on(vectors, "explore", embedder="pixels")
     at.sidebar.multiselect(key=f"sets:{vectors}").set_value(["a", "b"]).run()
     at.sidebar.selectbox(key="compare_reference").set_value("b").run()
     # the colour menu lives in the map's fragment: the URL must follow it without a full rerun
@@ -486,12 +481,7 @@ def test_the_audit_grids_page_through_every_outlier(tmp_path):
     # a tight cluster and 60 points scattered in every direction: more outliers than a page holds
     x = np.vstack([5 + 0.05 * rng.normal(size=(400, 8)), rng.normal(size=(60, 8))]).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.session_state["app_settings"] = AppSettings(sources=[str(tmp_path / "x.npy")])
-    at.session_state["embedder"] = "pixels"
-    at.run()
-    at.switch_page(page_file("audit")).run()
-    assert not at.exception, at.exception
+    at = app_on(str(tmp_path / "x.npy"), "audit", embedder="pixels")
     outliers = int(next(m.value for m in at.metric if m.label == "Outliers").replace(",", ""))
     assert outliers > 24
 
@@ -537,12 +527,7 @@ def test_explore_filters_numbers_by_range_and_many_texts_by_what_they_contain(tm
                           "caption": [f"{'red' if i % 3 else 'blue'} thing {i}" for i in range(90)]})
     items.to_parquet(tmp_path / "items.parquet")
     source = str(tmp_path / "x.npy")
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.session_state["app_settings"] = AppSettings(sources=[source])
-    at.session_state["embedder"] = "pixels"
-    at.run()
-    at.switch_page(page_file("explore")).run()
-    assert not at.exception, at.exception
+    at = app_on(source, "explore", embedder="pixels")
     assert at.subheader[0].value == "All filtered items: 90 items"
     at.sidebar.slider(key=f"range:{source}:width").set_value((100, 390)).run()
     assert at.subheader[0].value == "All filtered items: 30 items"  # widths 100..390

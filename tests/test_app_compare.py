@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import APP, page_file
+from conftest import app_on
 from explorer.compare.comparison import cached_comparison
 from explorer.data.datasets import load_dataset, sample_data_dir
 from explorer.diagnostics import flag_masks, reasons_of
@@ -62,10 +62,8 @@ def test_a_second_session_opening_compare_reuses_the_first_sessions_comparison(t
     # process (each swaps Streamlit's global Runtime in and out), so here the sessions take turns.
     import numpy as np
     import pandas as pd
-    from streamlit.testing.v1 import AppTest
 
     import explorer.compare.comparison as comparison
-    from explorer.cli.app import AppSettings
 
     rng = np.random.default_rng(11)
     x = rng.normal(size=(400, 24)).astype(np.float32)
@@ -81,12 +79,7 @@ def test_a_second_session_opening_compare_reuses_the_first_sessions_comparison(t
     monkeypatch.setattr(comparison.Comparison, "fit", counted_fit)
     tables = []
     for _ in range(2):
-        at = AppTest.from_file(APP, default_timeout=600)
-        at.session_state["app_settings"] = AppSettings(sources=[str(tmp_path / "vectors.npy")])
-        at.session_state["source_choice"] = str(tmp_path / "vectors.npy")
-        at.run()
-        at.switch_page(page_file("compare")).run()
-        assert not at.exception, at.exception
+        at = app_on(str(tmp_path / "vectors.npy"), "compare")
         tables.append(at.dataframe[0].value)
     assert len(fits) == 1, fits
     assert tables[0].equals(tables[1])
@@ -95,20 +88,13 @@ def test_a_second_session_opening_compare_reuses_the_first_sessions_comparison(t
 def open_compare(folder, *, sets: dict[str, np.ndarray]):
     """The Compare page on embeddings given as a .npy file with its items table beside it (one
     set per key, the first the reference); returns the page and the dataset's flag store."""
-    from streamlit.testing.v1 import AppTest
 
-    from explorer.cli.app import AppSettings
 
     x = np.vstack(list(sets.values())).astype(np.float32)
     np.save(folder / "vectors.npy", x)
     names = [name for name, rows in sets.items() for _ in range(len(rows))]
     pd.DataFrame({"id": [f"v{i}" for i in range(len(x))], "set": names}).to_parquet(folder / "items.parquet")
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.session_state["app_settings"] = AppSettings(sources=[str(folder / "vectors.npy")])
-    at.session_state["source_choice"] = str(folder / "vectors.npy")
-    at.run()
-    at.switch_page(page_file("compare")).run()
-    assert not at.exception, at.exception
+    at = app_on(str(folder / "vectors.npy"), "compare")
     return at, FlagStore.for_dataset(load_dataset(folder / "vectors.npy").source)
 
 

@@ -2,10 +2,8 @@
 map, compares them with random and k-center subsets, flags and exports them."""
 import numpy as np
 import pandas as pd
-from streamlit.testing.v1 import AppTest
 
-from conftest import APP, map_points, page_file
-from explorer.cli.app import AppSettings
+from conftest import app_on, map_points
 from explorer.curate.select import cached_selection
 from explorer.data.datasets import load_dataset
 from explorer.data.synthetic import mixture
@@ -18,12 +16,7 @@ def test_the_curate_page_picks_k_items_shows_them_and_flags_them(tmp_path):
     items = pd.DataFrame({"id": [f"v{i:03d}" for i in range(len(x))], "label": [f"c{c}" for c in labels]})
     items.to_parquet(tmp_path / "items.parquet")
     source = str(tmp_path / "x.npy")
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.session_state["app_settings"] = AppSettings(sources=[source])
-    at.session_state["embedder"] = "pixels"
-    at.run()
-    at.switch_page(page_file("curate")).run()
-    assert not at.exception, at.exception
+    at = app_on(source, "curate", embedder="pixels")
     assert at.title[0].value == "Curate"
     at.number_input(key="curate_k").set_value(12).run()
     at.selectbox(key="curate_per").set_value("label").run()

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import app_on
 from explorer.cli.parser import main
 from explorer.curate.prompts import distinct_n, prompt_diversity, prompt_table
 
@@ -130,10 +131,7 @@ def test_compare_reports_diversity_per_prompt_per_set(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_the_compare_page_shows_diversity_per_prompt_side_by_side(tmp_path):
-    from streamlit.testing.v1 import AppTest
 
-    from conftest import APP, page_file
-    from explorer.cli.app import AppSettings
     from explorer.curate.prompts import per_prompt_of_sets
 
     rng = np.random.default_rng(4)
@@ -146,12 +144,7 @@ def test_the_compare_page_shows_diversity_per_prompt_side_by_side(tmp_path):
     np.save(tmp_path / "emb.npy", x)
     items.to_parquet(tmp_path / "items.parquet")
     source = str(tmp_path / "emb.npy")
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.session_state["app_settings"] = AppSettings(sources=[source])
-    at.session_state["source_choice"] = source
-    at.run()
-    at.switch_page(page_file("compare")).run()
-    assert not at.exception, at.exception
+    at = app_on(source, "compare")
     assert "Diversity per prompt" in [h.value for h in at.subheader]
     table = next(d.value for d in at.dataframe if "within-prompt VS₁" in d.value.columns).set_index("set")
     assert at.selectbox(key="compare_reference").value == "greedy"  # the first set: the page's default

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import app_on
 from explorer.cli.parser import main
 from explorer.curate.represent import read_target, represent
 from explorer.data.errors import InputError
@@ -139,10 +140,7 @@ def test_the_represent_command_end_to_end(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_the_representation_page_shows_the_library_report_and_flags_its_items(tmp_path):
-    from streamlit.testing.v1 import AppTest
 
-    from conftest import APP, page_file
-    from explorer.cli.app import AppSettings
     from explorer.data.datasets import load_dataset
     from explorer.store.flags import FlagStore
 
@@ -150,12 +148,7 @@ def test_the_representation_page_shows_the_library_report_and_flags_its_items(tm
     np.save(tmp_path / "emb.npy", x)
     items.to_parquet(tmp_path / "items.parquet")
     source = str(tmp_path / "emb.npy")
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.session_state["app_settings"] = AppSettings(sources=[source])
-    at.session_state["source_choice"] = source
-    at.run()
-    at.switch_page(page_file("represent")).run()
-    assert not at.exception, at.exception
+    at = app_on(source, "represent")
     at.multiselect(key="represent_by").set_value(["group", "site"]).run()
     assert not at.exception, at.exception
     table = next(d.value for d in at.dataframe if "reason" in d.value.columns)
