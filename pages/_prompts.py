@@ -16,7 +16,7 @@ def prompt_section(state, reference: str) -> None:
     items = state.items[state.mask].reset_index(drop=True)
     if "prompt" not in items.columns:
         return
-    kernel = getattr(st.session_state.get("_choice"), "kernel", "centred")
+    kernel = state.kernel
     report = with_progress(("per-prompt", state.source, state.embedder.cache_key(), tuple(state.chosen), reference,
                             kernel),
                            in_stage("diversity per prompt", lambda: per_prompt_of_sets(

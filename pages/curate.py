@@ -25,7 +25,7 @@ CHOSEN = "#d62728"
 st.title("Curate")
 state = prepare()
 items = state.items[state.mask].reset_index(drop=True)
-kernel = getattr(st.session_state.get("_choice"), "kernel", "centred")
+kernel = state.kernel
 flags = FlagStore.for_dataset(state.dataset.source)
 classes = [c for c in items.columns if c not in HIDDEN and items[c].notna().any()
            and 2 <= items[c].astype(str).nunique() <= MAX_CLASSES]

@@ -43,7 +43,7 @@ if upload is not None:
         st.error(f"The target file cannot be used: {err}", icon=":material/error:")
         st.stop()
     target_key = upload.name + ":" + str(hash(data))
-kernel = getattr(st.session_state.get("_choice"), "kernel", "centred")
+kernel = state.kernel
 try:
     report = with_progress(
         ("represent", state.source, state.embedder.cache_key(), tuple(state.chosen), tuple(by), target_key, kernel),

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         from explorer.curate.prompts import per_prompt_of_sets
 
         summary["per_prompt"] = per_prompt_of_sets(x, items, reference=reference, seed=args.seed,
-                                                   kernel=getattr(args, "kernel", "centred"), cache_dir=args.cache_dir)
+                                                   kernel=args.kernel, cache_dir=args.cache_dir)
     metrics = {name: {k: v for k, v in s.items() if isinstance(v, (int, float))}
                for name, s in summary["sets"].items()}
     hits = failing(metrics, conditions)

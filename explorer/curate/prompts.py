@@ -162,11 +162,10 @@ def per_prompt_of_sets(x: np.ndarray, items: pd.DataFrame, *, reference: str, ke
     """:func:`cached_prompt_diversity` for sets compared with ``reference``: under centred cosine
     the centre is the reference's mean, as for every number of a comparison. A kernel that is not
     a row kernel (RBF) falls back to centred cosine here, and the report says which was used."""
-    from explorer.metrics.kernel_rows import ROW_KERNELS, mean_row, parse_kernel
+    from explorer.metrics.kernel_rows import ALIASES, ROW_KERNELS, mean_row, parse_kernel
 
-    name = kernel.strip().lower()
-    kernel = parse_kernel(name) if name in (*ROW_KERNELS, "centered", "centred-cosine", "centered-cosine") \
-        else "centred"
+    name = ALIASES.get(kernel.strip().lower(), kernel.strip().lower())
+    kernel = parse_kernel(name) if name in ROW_KERNELS else "centred"
     params: dict = {"kernel": kernel, "seed": seed}
     mine = (items["set"].astype(str) == reference).to_numpy() if "set" in items else None
     if kernel == "centred" and mine is not None and mine.any():
