@@ -11,7 +11,7 @@ import pytest
 from explorer.data.errors import InputError
 from explorer.metrics.equal_n import bootstrap_scores
 from explorer.metrics.features import approximation_error, compute_spectrum, plan_features
-from explorer.metrics.kernel_rows import rbf_rows, set_kernel_rows
+from explorer.metrics.kernel_rows import KernelRowMap, rbf_rows, set_kernel_map, set_kernel_rows
 from explorer.metrics.spectrum import default_rtol
 from explorer.metrics.vendi import VendiAnalysis, vendi_scores
 
@@ -63,6 +63,38 @@ def test_centred_kernel_equals_cosine_of_centred_rows_and_streams_with_its_centr
     assert stream.scores_ == pytest.approx(want, rel=1e-9)
     with pytest.raises(ValueError, match="needs its centre"):
         VendiAnalysis(kernel="centred").partial_fit(x)
+
+
+@pytest.mark.parametrize("kernel", ["centred", "rbf"])
+def test_kernel_rows_made_when_asked_have_the_held_rows_cosines(rng, kernel):
+    # a comparison scores its subsets from a KernelRowMap instead of holding every kernel row:
+    # any subset's Gram must be the one the held rows give, before and after the span basis
+    low_rank = rng.normal(size=(600, 4)) @ rng.normal(size=(4, 40)) + 3.0
+    sets = np.array(["ref"] * 400 + ["gen"] * 200)
+    held, info = set_kernel_rows(low_rank, kernel=kernel, sets=sets, reference="ref")
+    made = set_kernel_map(low_rank, kernel=kernel, sets=sets, reference="ref")
+    assert made.info == info and made.shape[0] == 600
+    subset = rng.choice(600, 150, replace=False)
+    for rows in (made, made.reduced()):
+        got = rows[subset].astype(np.float64)
+        want = held[subset].astype(np.float64)
+        assert got @ got.T == pytest.approx(want @ want.T, abs=1e-5)
+    if kernel == "centred":  # 4 directions used (the centre adds none): the basis keeps those
+        assert made.reduced().shape[1] <= 5 < made.shape[1]
+    other = set_kernel_map(low_rank, kernel=kernel, sets=sets[::-1], reference="ref")
+    assert other.fingerprint() != made.fingerprint()
+
+
+def test_comparison_holds_no_copy_of_unit_rows_nor_the_kernel_rows(rng):
+    from explorer.compare.comparison import Comparison
+    from explorer.data.arrays import normalize_rows
+
+    x = normalize_rows(rng.normal(size=(900, 32)), dtype=np.float32)
+    items = pd.DataFrame({"id": [f"i{j}" for j in range(900)], "set": ["ref"] * 600 + ["gen"] * 300})
+    c = Comparison(reference="ref", n_boot=3, diagnostics=[]).fit(x, items)
+    assert np.shares_memory(c.embeddings_, x)  # float32 unit rows are used where they lie
+    assert isinstance(c.kernel_rows_, KernelRowMap)  # made a subset at a time, never held
+    assert np.shares_memory(c.graphs_["gen"].index.base_, x)  # each set's index reads its block in place
 
 
 def test_rff_error_is_measured_where_the_rank_cap_binds():

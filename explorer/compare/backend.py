@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from explorer.data.arrays import take_rows
 from explorer.metrics.covariance import cosine_spectrum
 from explorer.metrics.prdc import PRDC, prdc
 from explorer.neighbors.graph import SetNeighbors, set_neighbors
@@ -38,17 +39,17 @@ LOCAL = LocalBackend()
 def rows_graph(x: np.ndarray, rows: np.ndarray, *, k: int, method: str) -> SetNeighbors:
     """The k-NN graph of rows ``rows`` of ``x`` (unit rows), as :class:`~explorer.neighbors.graph.SetGraphs`
     makes it."""
-    return set_neighbors(np.ascontiguousarray(x[rows], dtype=np.float32), k=k, method=method)
+    return set_neighbors(np.ascontiguousarray(take_rows(x, rows), dtype=np.float32), k=k, method=method)
 
 
 def rows_spectrum(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Eigenvalues of the cosine kernel of rows ``rows`` of ``x``."""
-    return cosine_spectrum(x[rows]).eigenvalues
+    return cosine_spectrum(take_rows(x, rows)).eigenvalues
 
 
 def rows_prdc(x: np.ndarray, reference: np.ndarray, rows: np.ndarray, *, k: int, method: str,
               real_neighbors: SetNeighbors, fake_neighbors: SetNeighbors) -> PRDC:
     """PRDC of rows ``rows`` of ``x`` against the ``reference`` rows, searched in the reference's
     own index (``real_neighbors``, built once)."""
-    return prdc(x[reference], x[rows], k=k, method=method, real_neighbors=real_neighbors,
+    return prdc(take_rows(x, reference), take_rows(x, rows), k=k, method=method, real_neighbors=real_neighbors,
                 fake_neighbors=fake_neighbors)

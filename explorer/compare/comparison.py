@@ -18,6 +18,7 @@ import pandas as pd
 from explorer.compare.backend import LOCAL, Backend, rows_graph, rows_prdc
 from explorer.compare.per_set import cached_per_set, per_set_results
 from explorer.compare.results import SUMMARY_AND_TABLE
+from explorer.data.arrays import take_rows
 from explorer.diagnostics.catalog import registered, run_diagnostics
 from explorer.diagnostics.collapse import class_table
 from explorer.diagnostics.duplicates import DEFAULT_ALPHA, content_keys
@@ -26,7 +27,7 @@ from explorer.diagnostics.regions import OVER, UNDER, fit_regions
 from explorer.diagnostics.table import diagnostic_table
 from explorer.metrics.equal_n import score_columns
 from explorer.metrics.ken import novel_modes
-from explorer.metrics.kernel_rows import KERNELS, KernelInfo, parse_kernel, set_kernel_rows
+from explorer.metrics.kernel_rows import KERNELS, KernelInfo, KernelRowMap, parse_kernel, set_kernel_map
 from explorer.metrics.kernels import span_reduce
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.neighbors.graph import SetGraphs, SetNeighbors
@@ -109,14 +110,16 @@ class Comparison:
             raise ValueError(f"no set {self.reference!r}; the sets are {sorted(set(sets))}")
         # the kernel's rows, centred on (or with the bandwidth of) the reference, so every set is
         # measured in the reference's terms; span_reduce keeps their cosines in fewer dimensions
+        kx: np.ndarray | KernelRowMap
         if kernel == "cosine":
             self.kernel_info_ = KernelInfo("cosine")
             x = kx = span_reduce(x)  # same cosines, fewer dimensions for the d×d work below
         else:
-            rows, self.kernel_info_ = set_kernel_rows(x, kernel=kernel, sets=sets, reference=self.reference,
-                                                      seed=self.seed)
-            x, kx = span_reduce(x), span_reduce(rows)
-            del rows
+            # made a subset at a time when scored, never held whole (it would cost the
+            # embeddings' size)
+            kernel_map = set_kernel_map(x, kernel=kernel, sets=sets, reference=self.reference, seed=self.seed)
+            self.kernel_info_ = kernel_map.info
+            x, kx = span_reduce(x), kernel_map.reduced()
         self.kernel_rows_ = kx
         self.items_ = items
         self.embeddings_ = x
@@ -130,7 +133,7 @@ class Comparison:
             made = backend.map(rows_graph, [{"rows": self.index_[s]} for s in names],
                                shared={"x": x, "k": self.k, "method": self.neighbors})
             self.graphs_.graphs_.update(zip(names, made))
-        ref = x[self.index_[self.reference]]
+        ref = take_rows(x, self.index_[self.reference])
 
         report(1, len(STAGES), STAGES[1])
         keys = content_keys(items, x)
@@ -161,16 +164,16 @@ class Comparison:
             for s, p in self.prdc_.items()}
 
         report(3, len(STAGES), STAGES[3])
-        self.regions_ = fit_regions(ref, {s: x[self.index_[s]] for s in self.sets_}, n_clusters=self.n_clusters,
-                                    seed=self.seed, under=self.under, over=self.over)
+        self.regions_ = fit_regions(ref, {s: take_rows(x, self.index_[s]) for s in self.sets_},
+                                    n_clusters=self.n_clusters, seed=self.seed, under=self.under, over=self.over)
         self.class_basis_ = "label" if self._has_labels() else "region"
         ref_classes = self.classes_of(self.reference)
         self.classes_ = class_table(ref, ref_classes,
-                                    {s: (x[self.index_[s]], self.classes_of(s)) for s in self.sets_},
+                                    {s: (take_rows(x, self.index_[s]), self.classes_of(s)) for s in self.sets_},
                                     share_floor=self.collapse_floor, vs_floor=self.collapse_floor, seed=self.seed)
 
         report(4, len(STAGES), STAGES[4])
-        self.novel_ = {s: novel_modes(x[self.index_[s]], ref, eta=self.eta) for s in self.sets_}
+        self.novel_ = {s: novel_modes(take_rows(x, self.index_[s]), ref, eta=self.eta) for s in self.sets_}
         report(5, len(STAGES), STAGES[5])
 
         report(6, len(STAGES), STAGES[6])
@@ -279,7 +282,7 @@ class Comparison:
         }
 
     def _x_of(self, name: str) -> np.ndarray:
-        return self.embeddings_[self.index_[name]]
+        return take_rows(self.embeddings_, self.index_[name])
 
 
 def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cache_dir=None,

@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 
 from explorer.compare.backend import LOCAL, Backend, rows_spectrum
+from explorer.data.arrays import take_rows
 from explorer.diagnostics.duplicates import NearDuplicates, exact_duplicates, near_duplicates
 from explorer.metrics.equal_n import bootstrap_draws, draws_table, subset_scores
+from explorer.metrics.kernel_rows import KernelRowMap
 from explorer.neighbors.graph import SetGraphs
 from explorer.store.cache import Codec, cached, hash_key
 
@@ -31,7 +33,7 @@ class PerSet:
 
 def per_set_results(x: np.ndarray, sets: np.ndarray, *, q, n_boot: int, seed: int, alpha: float,
                     near_threshold: float | None, keys: list, graphs: SetGraphs | None = None,
-                    backend: Backend = LOCAL, kernel_x: np.ndarray | None = None) -> PerSet:
+                    backend: Backend = LOCAL, kernel_x: np.ndarray | KernelRowMap | None = None) -> PerSet:
     """Compute :class:`PerSet` for embeddings ``x`` (unit rows) whose rows belong to ``sets``;
     scores and spectra are those of the cosine kernel of ``kernel_x`` (the kernel's rows,
     explorer.metrics.kernel_rows; default ``x``), duplicates are found in ``x``;
@@ -56,7 +58,7 @@ def per_set_results(x: np.ndarray, sets: np.ndarray, *, q, n_boot: int, seed: in
     for s, idx in index.items():
         first = exact_duplicates([keys[i] for i in idx])
         exact[idx[first >= 0]] = idx[first[first >= 0]]
-        near[s] = near_duplicates(x[idx], alpha=alpha, threshold=near_threshold,
+        near[s] = near_duplicates(take_rows(x, idx), alpha=alpha, threshold=near_threshold,
                                   neighbors=graphs[s] if graphs is not None else None)
     return PerSet(equal_n, scores, spectra, exact, near)
 
@@ -96,10 +98,12 @@ def cached_per_set(x: np.ndarray, sets: np.ndarray, *, root: str | os.PathLike |
     """:func:`per_set_results`, kept on disk by the content, the sets and the parameters."""
     keys = params["keys"]
     x = np.ascontiguousarray(x)
-    # where it runs changes no result; the kernel's rows are keyed by content (a centre taken from
-    # the reference makes them depend on it)
+    # where it runs changes no result; the kernel's rows are keyed by what makes them (a centre
+    # taken from the reference makes them depend on it)
     plain = {k: v for k, v in params.items() if k not in ("keys", "backend", "kernel_x")}
     kx = params.get("kernel_x")
-    key = hash_key("per-set", 3, x, sets.tolist(), keys, plain, None if kx is None else np.ascontiguousarray(kx))
+    kernel = (None if kx is None else kx.fingerprint() if isinstance(kx, KernelRowMap)
+              else np.ascontiguousarray(kx))
+    key = hash_key("per-set", 4, x, sets.tolist(), keys, plain, kernel)
     return cached("compare-sets", key, lambda: per_set_results(x, sets, graphs=graphs, **params), codec=PER_SET,
                   root=root)

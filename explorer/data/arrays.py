@@ -154,3 +154,37 @@ def _parquet_column(path: Path, column: str | None) -> np.ndarray:
     if lengths.size != 1:
         raise ValueError(f"column {column!r} of {path.name} has rows of different lengths {lengths[:5].tolist()}")
     return flat.reshape(len(values), int(lengths[0]))
+
+
+def take_rows(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``x[rows]``, as a view without a copy when ``rows`` is an ascending run of consecutive
+    indices (a set stored in one block, the usual case): a comparison of a million items reads
+    each set's rows several times, and copies would cost the embeddings' size each time.
+
+    >>> x = np.arange(10.0).reshape(5, 2)
+    >>> np.shares_memory(take_rows(x, np.array([1, 2, 3])), x), take_rows(x, np.array([3, 1])).tolist()
+    (True, [[6.0, 7.0], [2.0, 3.0]])
+    """
+    rows = np.asarray(rows)
+    if (isinstance(x, np.ndarray) and rows.ndim == 1 and rows.dtype.kind in "iu" and len(rows)
+            and rows[-1] - rows[0] == len(rows) - 1 and (len(rows) == 1 or bool(np.all(np.diff(rows) == 1)))):
+        return x[int(rows[0]) : int(rows[-1]) + 1]
+    return x[rows]
+
+
+UNIT_BLOCK = 65_536  # rows checked at a time
+
+
+def unit_float32(x: np.ndarray, *, tol: float = 1e-5) -> bool:
+    """Whether ``x`` is a C-contiguous float32 array of rows of unit length (within ``tol``).
+
+    >>> unit_float32(np.eye(2, dtype=np.float32)), unit_float32(np.eye(2))
+    (True, False)
+    """
+    if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous):
+        return False
+    for start in range(0, len(x), UNIT_BLOCK):
+        block = x[start : start + UNIT_BLOCK]
+        if np.abs(np.einsum("ij,ij->i", block, block, dtype=np.float64) - 1.0).max(initial=0.0) > tol:
+            return False
+    return True

@@ -20,6 +20,7 @@ scores 1).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -96,7 +97,7 @@ def mean_row(x: np.ndarray, *, rows: np.ndarray | None = None) -> np.ndarray:
         raise ValueError("the centre needs at least one item")
     total = np.zeros(x.shape[1])
     for start in range(0, index.size, BLOCK):
-        total += np.asarray(x[index[start : start + BLOCK]], dtype=np.float64).sum(0)
+        total += np.asarray(x[index[start : start + BLOCK]]).sum(0, dtype=np.float64)
     return total / index.size
 
 
@@ -203,20 +204,92 @@ def set_kernel_rows(
     >>> info.describe(), rows[0].round(3).tolist()
     ("centred cosine (centre: mean of the reference 'r', 2 items)", [-1.0, 0.0])
     """
-    from explorer.metrics.kernels import median_sigma
-
     kernel = parse_kernel(kernel, choices=KERNELS)
-    if reference is None:
+    if reference is None or kernel == "cosine":
         return kernel_rows(x, kernel=kernel, seed=seed)
     if sets is None:
         raise ValueError("a reference needs the set of every row")
+    made = set_kernel_map(x, kernel=kernel, sets=sets, reference=reference, seed=seed)
+    return kernel_rows(x, kernel=kernel, centre=made.centre, centre_origin=made.info.centre_origin,
+                       sigma=made.info.sigma, sigma_origin=made.info.sigma_origin, seed=seed)
+
+
+@dataclass(frozen=True)
+class KernelRowMap:
+    """The kernel's rows of ``x``, made a block at a time when asked (``rows[idx]``) instead of
+    held: a comparison of a million items needs them only for its equal-n subsets and spectra,
+    and a held copy would cost as much memory as the embeddings. Centred rows always carry the
+    "at the centre" axis (see the module docstring); ``basis`` (from
+    :func:`explorer.metrics.kernels.span_basis`) rewrites them in fewer dimensions.
+
+    >>> x = np.array([[1.0, 0.0], [3.0, 0.0], [2.0, 1.0]])
+    >>> rows = KernelRowMap(x, KernelInfo("centred", "given"), centre=np.array([2.0, 0.0]))
+    >>> rows.shape, rows[np.array([0, 2])].round(3).tolist()
+    ((3, 3), [[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    """
+
+    x: np.ndarray
+    info: KernelInfo
+    centre: np.ndarray | None = None
+    rff: Any = None  # fitted RandomFourierFeatures for rbf
+    basis: np.ndarray | None = None
+
+    @property
+    def width(self) -> int:
+        """Columns before ``basis``."""
+        return 2 * self.rff.n_features if self.rff is not None else self.x.shape[1] + 1
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.x), self.width if self.basis is None else self.basis.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        block = np.asarray(self.x[rows], dtype=np.float64)
+        check_finite(block, "embeddings")
+        if self.rff is not None:
+            out = self.rff.transform(block)
+        else:
+            assert self.centre is not None, "a centred map has a centre"
+            out = centred_rows(block, self.centre)
+            if out.shape[1] == block.shape[1]:  # no row at the centre: the shared axis is zero
+                out = np.hstack([out, np.zeros((len(out), 1), dtype=out.dtype)])
+        return (out if self.basis is None else out @ self.basis).astype(np.float32, copy=False)
+
+    def reduced(self) -> KernelRowMap:
+        """The same rows in the directions they use (:func:`explorer.metrics.kernels.span_basis`)."""
+        from explorer.metrics.kernels import span_basis
+
+        return KernelRowMap(self.x, self.info, self.centre, self.rff, span_basis(self))
+
+    def fingerprint(self) -> list:
+        """What the rows depend on besides ``x``, for cache keys (never the rows themselves)."""
+        return [self.info.to_dict(), None if self.centre is None else np.asarray(self.centre).tolist(),
+                None if self.rff is None else [self.rff.seed, self.rff.n_features, self.rff.sigma]]
+
+
+def set_kernel_map(x: np.ndarray, *, kernel: str, sets: np.ndarray, reference: str,
+                   seed: int = 0) -> KernelRowMap:
+    """:func:`set_kernel_rows` for ``centred`` and ``rbf``, made when asked (:class:`KernelRowMap`).
+
+    >>> x = np.array([[1.0, 0.0], [3.0, 0.0], [9.0, 9.0]])
+    >>> rows = set_kernel_map(x, kernel="centred", sets=np.array(["r", "r", "s"]), reference="r")
+    >>> rows.info.describe(), rows[np.array([0])].round(3).tolist()
+    ("centred cosine (centre: mean of the reference 'r', 2 items)", [[-1.0, 0.0, 0.0]])
+    """
+    from explorer.metrics.kernels import RandomFourierFeatures, median_sigma
+
+    kernel = parse_kernel(kernel, choices=KERNELS)
     in_ref = np.asarray(sets).astype(str) == str(reference)
-    count = int(in_ref.sum())
     if kernel == "centred":
-        return kernel_rows(x, kernel=kernel, centre=mean_row(x, rows=in_ref),
-                           centre_origin=f"mean of the reference {reference!r}, {count:,} items")
+        info = KernelInfo("centred", f"mean of the reference {reference!r}, {int(in_ref.sum()):,} items")
+        return KernelRowMap(x, info, centre=mean_row(x, rows=in_ref))
     if kernel == "rbf":
-        ref_rows = np.flatnonzero(in_ref)
-        return kernel_rows(x, kernel=kernel, sigma=median_sigma(np.asarray(x[ref_rows]), seed=seed),
-                           sigma_origin=f"median distance of the reference {reference!r}", seed=seed)
-    return kernel_rows(x, kernel=kernel)
+        sigma = check_sigma(median_sigma(np.asarray(x[np.flatnonzero(in_ref)]), seed=seed))
+        rff = RandomFourierFeatures(sigma=sigma, n_features=RANDOM_FEATURES, seed=seed).fit(x.shape[1])
+        info = KernelInfo("rbf", sigma=sigma, sigma_origin=f"median distance of the reference {reference!r}",
+                          n_features=RANDOM_FEATURES)
+        return KernelRowMap(x, info, rff=rff)
+    raise ValueError(f"the {kernel} kernel's rows are the embeddings themselves")

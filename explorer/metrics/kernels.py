@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from explorer.data.arrays import normalize_rows
+from explorer.data.arrays import normalize_rows, unit_float32
 
 EXACT_MAX_N = 3000  # above this, exact RBF (an n x n eigendecomposition) becomes slow
 
@@ -107,27 +107,21 @@ def kernel_features(k: np.ndarray, *, rtol: float) -> tuple[np.ndarray, int]:
     return vectors[:, keep] * np.sqrt(values[keep]), int((~keep).sum())
 
 
-SPAN_BLOCK = 65_536  # rows normalised in float64 at a time
+SPAN_BLOCK = 16_384  # rows normalised in float64 at a time (a few float64 copies of a block live at once)
 
 
-def span_reduce(x: np.ndarray, *, max_loss: float = 1e-6) -> np.ndarray:
-    """Unit rows of ``x`` expressed in a basis of the directions they actually use: the
-    eigenvectors of XᵀX, dropping the weakest ones only while no row can lose more than
-    ``max_loss`` of its squared norm. Inner products (so every cosine quantity) are kept to that
-    precision while later d×d work shrinks to the data's numerical rank; pixels of small images
-    typically drop two thirds of their dimensions.
+def span_basis(x, *, max_loss: float = 1e-6) -> np.ndarray | None:
+    """The directions the unit rows of ``x`` use (d × r, the leading eigenvectors of XᵀX, the
+    weakest dropped only while no row can lose more than ``max_loss`` of its squared norm), or
+    None when too few could be dropped to be worth a change of basis. ``x`` is read a block at a
+    time (anything with ``shape`` and row slicing, such as
+    :class:`explorer.metrics.kernel_rows.KernelRowMap`).
 
-    >>> x = np.random.default_rng(0).normal(size=(50, 3)) @ np.random.default_rng(1).normal(size=(3, 40))
-    >>> r = span_reduce(x)
-    >>> r.shape, bool(np.allclose(r @ r.T, normalize_rows(x) @ normalize_rows(x).T, atol=1e-6))
-    ((50, 3), True)
+    >>> x = np.random.default_rng(0).normal(size=(500, 3)) @ np.random.default_rng(1).normal(size=(3, 40))
+    >>> span_basis(x).shape, span_basis(np.eye(40)) is None
+    ((40, 3), True)
     """
     n, d = x.shape
-    if n < d:  # the n×n Gram is then the smaller problem; its eigenvectors span the rows
-        unit = normalize_rows(x)
-        values, vectors = np.linalg.eigh(unit @ unit.T)
-        keep = np.cumsum(np.maximum(values, 0.0)) > max_loss  # a row loses at most the dropped mass
-        return (vectors[:, keep] * np.sqrt(values[keep])).astype(np.float32)
     # d×d in float64 from float32 blocks: no float64 copy of a million rows is ever held
     gram = np.zeros((d, d))
     for start in range(0, n, SPAN_BLOCK):
@@ -135,10 +129,37 @@ def span_reduce(x: np.ndarray, *, max_loss: float = 1e-6) -> np.ndarray:
         gram += block.T @ block
     # (LAPACK's full eigh beats its subset drivers here, even when most vectors are dropped)
     values, vectors = np.linalg.eigh(gram)
-    keep = np.cumsum(np.maximum(values, 0.0)) > max_loss
-    reduce = keep.sum() <= 0.8 * d  # else not worth a change of basis
-    out = np.empty((n, int(keep.sum()) if reduce else d), dtype=np.float32)
+    keep = np.cumsum(np.maximum(values, 0.0)) > max_loss  # a row loses at most the dropped mass
+    return vectors[:, keep] if keep.sum() <= 0.8 * d else None
+
+
+def span_reduce(x: np.ndarray, *, max_loss: float = 1e-6) -> np.ndarray:
+    """Unit rows of ``x`` expressed in a basis of the directions they actually use
+    (:func:`span_basis`). Inner products (so every cosine quantity) are kept to ``max_loss``
+    while later d×d work shrinks to the data's numerical rank; pixels of small images typically
+    drop two thirds of their dimensions. Float32 unit rows that cannot be reduced are returned
+    as they are, not copied (a million rows of 512-d are 2 GB).
+
+    >>> x = np.random.default_rng(0).normal(size=(50, 3)) @ np.random.default_rng(1).normal(size=(3, 40))
+    >>> r = span_reduce(x)
+    >>> r.shape, bool(np.allclose(r @ r.T, normalize_rows(x) @ normalize_rows(x).T, atol=1e-6))
+    ((50, 3), True)
+    >>> u = normalize_rows(np.eye(4), dtype=np.float32)
+    >>> span_reduce(u) is u
+    True
+    """
+    n, d = x.shape
+    if n < d:  # the n×n Gram is then the smaller problem; its eigenvectors span the rows
+        unit = normalize_rows(x)
+        values, vectors = np.linalg.eigh(unit @ unit.T)
+        keep = np.cumsum(np.maximum(values, 0.0)) > max_loss
+        return (vectors[:, keep] * np.sqrt(values[keep])).astype(np.float32)
+    basis = span_basis(x, max_loss=max_loss)
+    if basis is None and unit_float32(x):
+        return x
+    out = np.empty((n, d if basis is None else basis.shape[1]), dtype=np.float32)
     for start in range(0, n, SPAN_BLOCK):
         block = normalize_rows(x[start : start + SPAN_BLOCK])
-        out[start : start + len(block)] = block @ vectors[:, keep] if reduce else block
+        out[start : start + len(block)] = block if basis is None else block @ basis
     return out
+

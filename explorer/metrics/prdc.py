@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from explorer.data.arrays import normalize_rows
+from explorer.data.arrays import normalize_rows, unit_float32
 from explorer.neighbors.exact import distance_blocks
 from explorer.neighbors.graph import SetNeighbors, set_neighbors
 from explorer.neighbors.index import GROW_START, choose_method
@@ -165,4 +165,6 @@ def nearest(queries: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
+    if unit_float32(x):  # a comparison's rows already are: no copy of the reference
+        return x
     return normalize_rows(x, dtype=np.float32)  # float32: distances over many rows, half the memory

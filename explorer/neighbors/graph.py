@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.data.arrays import take_rows
 from explorer.neighbors.index import NeighborIndex, SearchReport
 
 # HNSW candidate list for graphs that metrics are computed from: measured on 50k x 128 (2 cores),
@@ -77,8 +78,8 @@ class SetGraphs:
             rows = self.index[name]
             if self.progress:
                 self.progress(f"nearest neighbours of {name} ({len(rows):,} items)")
-            self.graphs_[name] = set_neighbors(np.ascontiguousarray(self.x[rows], dtype=np.float32), k=self.k,
-                                               method=self.method)
+            unit = np.ascontiguousarray(take_rows(self.x, rows), dtype=np.float32)
+            self.graphs_[name] = set_neighbors(unit, k=self.k, method=self.method)
         return self.graphs_[name]
 
     def reports(self) -> dict[str, str]:

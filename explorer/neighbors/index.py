@@ -71,6 +71,14 @@ def default_method() -> str:
 
 
 def cuda_available() -> bool:
+    """Whether torch sees a CUDA GPU. On a machine without NVIDIA's driver torch is not even
+    imported: the import alone holds ~350 MB of resident memory, measured as most of what a
+    CPU comparison of 250k items kept after its first stage."""
+    import sys
+
+    driver = ("/proc/driver/nvidia/gpus", "/dev/nvidiactl", "/dev/dxg")  # Linux, containers, WSL
+    if "torch" not in sys.modules and not any(os.path.exists(p) for p in driver):
+        return False
     try:
         import torch
     except ImportError:
