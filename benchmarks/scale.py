@@ -78,9 +78,11 @@ class Stage:
         self.thread.join()
         self.peak = max(self.peak, rss())
         gb = 1 << 30
+        ratios = (f"; embeddings read {self.data_bytes / gb:.2f} GB, peak/embeddings {self.peak / self.data_bytes:.2f}, "
+                  f"stage's increase/embeddings {(self.peak - self.before) / self.data_bytes:.2f}"
+                  if self.data_bytes else "")
         print(f"[{self.name}] {self.seconds:,.1f} s · peak RSS {self.peak / gb:.2f} GB "
-              f"(+{(self.peak - self.before) / gb:.2f} GB in the stage; embeddings read {self.data_bytes / gb:.2f} GB, "
-              f"peak/embeddings {self.peak / max(self.data_bytes, 1):.2f})", flush=True)
+              f"(+{(self.peak - self.before) / gb:.2f} GB in the stage{ratios})", flush=True)
 
 
 def timed(f: Callable[[], object]) -> tuple[float, object]:
