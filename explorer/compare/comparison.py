@@ -294,7 +294,7 @@ def cached_comparison(x: np.ndarray, items: pd.DataFrame, *, reference: str, cac
     diagnostics, so that reopening a comparison is instant (whatever ``backend`` computed it)."""
     x = np.ascontiguousarray(x)
     cols = [c for c in ("id", "set", "label", "digest") if c in items]
-    key = hash_key("compare", 3, reference, sorted(params.items()), sorted(registered()), x,
+    key = hash_key("compare", 4, reference, sorted(params.items()), sorted(registered()), x,
                    items[cols].astype(str).to_csv(index=False))
 
     def compute() -> tuple[dict, pd.DataFrame]:
