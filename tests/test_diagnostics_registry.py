@@ -2,6 +2,7 @@
 the CLI and the app list it with the built-in ones."""
 import json
 import os
+import pickle
 import subprocess
 import sys
 
@@ -158,6 +159,19 @@ def test_reasons_are_stored_only_for_items_that_have_some():
     r.check(1_000_000)
     with pytest.raises(IndexError):
         r.reasons[1_000_000]
+    # the writes a plugin may make to an item without reasons, and a round trip through pickle
+    r.reasons[7].insert(0, "inserted")
+    r.reasons[8][:] = ["replaced"]
+    early, late = r.reasons[9], r.reasons[9]
+    early.append("first")
+    late += ["second"]
+    for i, texts in enumerate(r.reasons[:12]):
+        if i == 11:
+            texts.append("while iterating")
+    assert [r.reasons[i] for i in (7, 8, 9, 11)] == [["inserted"], ["replaced"], ["first", "second"],
+                                                      ["while iterating"]]
+    back = pickle.loads(pickle.dumps(r))
+    assert back.reasons[9] == ["first", "second"] and back.reasons.stored() == r.reasons.stored() == 7
 
 
 @pytest.mark.parametrize("breach, message", [

@@ -97,6 +97,26 @@ def test_comparison_holds_no_copy_of_unit_rows_nor_the_kernel_rows(rng):
     assert np.shares_memory(c.graphs_["gen"].index.base_, x)  # each set's index reads its block in place
 
 
+@pytest.mark.parametrize("kernel", ["centred", "rbf"])
+def test_kept_per_set_results_follow_the_lengths_of_rows(rng, tmp_path, kernel):
+    # unit rows forget each row's length, which centred and RBF rows depend on: scaling one set
+    # must not reuse the kept per-set scores of the unscaled embeddings
+    from explorer.compare.comparison import Comparison
+
+    x = rng.normal(size=(600, 12)) + 2.0
+    items = pd.DataFrame({"id": [f"i{j}" for j in range(600)], "set": ["ref"] * 400 + ["gen"] * 200})
+    scaled = x.copy()
+    scaled[400:] *= 2.0
+
+    def gen_vs1(data, cache):
+        c = Comparison(reference="ref", n_boot=3, kernel=kernel, diagnostics=[]).fit(data, items, per_set_cache=cache)
+        return float(c.scores_.set_index("group").loc["gen", "VS_1"])
+
+    gen_vs1(x, tmp_path)
+    assert gen_vs1(scaled, tmp_path) == pytest.approx(gen_vs1(scaled, False), rel=1e-9)
+    assert gen_vs1(scaled, False) != pytest.approx(gen_vs1(x, False), rel=1e-3)
+
+
 def test_rff_error_is_measured_where_the_rank_cap_binds():
     # 1,500 points far apart for σ = 1 (squared distances ≈ 128): the exact RBF kernel is the
     # identity to 1e-27, so VS_q = 1500 at every order. 400 frequencies cap the rank at 800.

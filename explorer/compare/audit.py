@@ -110,7 +110,7 @@ def cached_audit(x: np.ndarray, items: pd.DataFrame, *, cache_dir=None,
     ``reasons``), stored on disk by a hash of the embeddings, the items and the parameters."""
     x = np.ascontiguousarray(x)
     cols = [c for c in ("id", "digest") if c in items]
-    key = hash_key("audit", 2, sorted(params.items()), sorted(registered()), x,
+    key = hash_key("audit", 3, sorted(params.items()), sorted(registered()), x,
                    items[cols].astype(str).to_csv(index=False))
 
     def compute() -> tuple[dict, pd.DataFrame]:

@@ -104,6 +104,8 @@ def cached_per_set(x: np.ndarray, sets: np.ndarray, *, root: str | os.PathLike |
     kx = params.get("kernel_x")
     kernel = (None if kx is None else kx.fingerprint() if isinstance(kx, KernelRowMap)
               else np.ascontiguousarray(kx))
-    key = hash_key("per-set", 4, x, sets.tolist(), keys, plain, kernel)
+    # centred and RBF rows depend on each row's length, which the unit rows ``x`` have lost
+    source = np.ascontiguousarray(kx.x) if isinstance(kx, KernelRowMap) else None
+    key = hash_key("per-set", 4, x, sets.tolist(), keys, plain, kernel, source)
     return cached("compare-sets", key, lambda: per_set_results(x, sets, graphs=graphs, **params), codec=PER_SET,
                   root=root)

@@ -164,10 +164,13 @@ def take_rows(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
     >>> x = np.arange(10.0).reshape(5, 2)
     >>> np.shares_memory(take_rows(x, np.array([1, 2, 3])), x), take_rows(x, np.array([3, 1])).tolist()
     (True, [[6.0, 7.0], [2.0, 3.0]])
+    >>> take_rows(x, np.array([-2, -1])).tolist()
+    [[6.0, 7.0], [8.0, 9.0]]
     """
     rows = np.asarray(rows)
     if (isinstance(x, np.ndarray) and rows.ndim == 1 and rows.dtype.kind in "iu" and len(rows)
-            and rows[-1] - rows[0] == len(rows) - 1 and (len(rows) == 1 or bool(np.all(np.diff(rows) == 1)))):
+            and 0 <= rows[0] and rows[-1] < len(x) and rows[-1] - rows[0] == len(rows) - 1
+            and (len(rows) == 1 or bool(np.all(np.diff(rows) == 1)))):
         return x[int(rows[0]) : int(rows[-1]) + 1]
     return x[rows]
 
@@ -178,13 +181,14 @@ UNIT_BLOCK = 65_536  # rows checked at a time
 def unit_float32(x: np.ndarray, *, tol: float = 1e-5) -> bool:
     """Whether ``x`` is a C-contiguous float32 array of rows of unit length (within ``tol``).
 
-    >>> unit_float32(np.eye(2, dtype=np.float32)), unit_float32(np.eye(2))
-    (True, False)
+    >>> eye = np.eye(2, dtype=np.float32)
+    >>> unit_float32(eye), unit_float32(eye.astype(np.float64)), unit_float32(np.full((1, 2), np.nan, np.float32))
+    (True, False, False)
     """
     if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous):
         return False
     for start in range(0, len(x), UNIT_BLOCK):
         block = x[start : start + UNIT_BLOCK]
-        if np.abs(np.einsum("ij,ij->i", block, block, dtype=np.float64) - 1.0).max(initial=0.0) > tol:
-            return False
+        if not np.abs(np.einsum("ij,ij->i", block, block, dtype=np.float64) - 1.0).max(initial=0.0) <= tol:
+            return False  # (written so that a NaN row is not unit)
     return True

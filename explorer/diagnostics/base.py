@@ -118,7 +118,11 @@ class Reasons(MutableSequence):
         raise TypeError("one entry per item: reasons cannot be inserted")
 
     def __iter__(self) -> Iterator[list[str]]:
-        return (self._rows.get(j, []) for j in range(self._n))
+        return (self[j] for j in range(self._n))
+
+    def copy(self) -> list[list[str]]:
+        """A plain list of lists."""
+        return [list(r) for r in self]
 
     def stored(self) -> int:
         """How many items have a list of their own."""
@@ -145,9 +149,19 @@ class _Pending(list):
     def extend(self, texts) -> None:
         list.extend(self._target(), texts)
 
+    def insert(self, index, text) -> None:
+        list.insert(self._target(), index, text)
+
+    def __setitem__(self, index, value) -> None:
+        list.__setitem__(self._target(), index, value)
+
     def __iadd__(self, texts):  # type: ignore[misc]
-        self.extend(texts)
-        return self
+        target = self._target()
+        list.extend(target, texts)
+        return target  # ``reasons[i] += [...]`` then stores the list that holds them
+
+    def __reduce__(self):
+        return list, (list(self),)  # a plain list once pickled (its owner is pickled apart)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from explorer.data.arrays import check_finite, normalize_rows
+from explorer.data.arrays import check_finite, normalize_rows, take_rows
 
 ROW_KERNELS = ("centred", "cosine")  # exact row kernels; the app's default first
 KERNELS = (*ROW_KERNELS, "rbf")  # every kernel this module makes rows for
@@ -247,16 +247,25 @@ class KernelRowMap:
         return len(self.x)
 
     def __getitem__(self, rows) -> np.ndarray:
-        block = np.asarray(self.x[rows], dtype=np.float64)
-        check_finite(block, "embeddings")
-        if self.rff is not None:
-            out = self.rff.transform(block)
-        else:
-            assert self.centre is not None, "a centred map has a centre"
-            out = centred_rows(block, self.centre)
-            if out.shape[1] == block.shape[1]:  # no row at the centre: the shared axis is zero
-                out = np.hstack([out, np.zeros((len(out), 1), dtype=out.dtype)])
-        return (out if self.basis is None else out @ self.basis).astype(np.float32, copy=False)
+        """The kernel's rows of ``x[rows]`` (an index array, a mask or a slice) as float32, made
+        ``BLOCK // 8`` rows at a time: the float64 work of a 200k-row subset's random features
+        would otherwise take GBs at once."""
+        index = np.arange(len(self.x))[rows]
+        out = np.empty((len(index), self.shape[1]), dtype=np.float32)
+        step = BLOCK // 8
+        for start in range(0, len(index), step):
+            part = index[start : start + step]
+            block = np.asarray(take_rows(self.x, part), dtype=np.float64)
+            check_finite(block, "embeddings")
+            if self.rff is not None:
+                made = self.rff.transform(block)
+            else:
+                assert self.centre is not None, "a centred map has a centre"
+                made = centred_rows(block, self.centre)
+                if made.shape[1] == block.shape[1]:  # no row at the centre: the shared axis is zero
+                    made = np.hstack([made, np.zeros((len(made), 1), dtype=made.dtype)])
+            out[start : start + len(part)] = made if self.basis is None else made @ self.basis
+        return out
 
     def reduced(self) -> KernelRowMap:
         """The same rows in the directions they use (:func:`explorer.metrics.kernels.span_basis`)."""

@@ -17,6 +17,7 @@ import numpy as np
 
 PROJECT_ABOVE = 128  # rows wider than this are indexed by their leading principal components
 RERANK = 4  # candidates per neighbour asked of the projected graph, re-ranked exactly
+EF_CONSTRUCTION = 100  # not faiss's 40: explorer.neighbors.index says why
 PCA_SAMPLE = 50_000  # rows the projection is fitted on
 CHUNK = 65_536  # rows added or searched at a time (progress, cancellation)
 RERANK_BLOCK = 1_024  # queries re-ranked at a time: block x candidates x d floats
@@ -33,7 +34,7 @@ class HnswGraph:
     ([0, 1, 2], 128)
     """
 
-    def __init__(self, *, m: int = 32, ef_construction: int = 40, project_above: int = PROJECT_ABOVE,
+    def __init__(self, *, m: int = 32, ef_construction: int = EF_CONSTRUCTION, project_above: int = PROJECT_ABOVE,
                  rerank: int = RERANK, seed: int = 0) -> None:
         self.m = m
         self.ef_construction = ef_construction

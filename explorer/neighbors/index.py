@@ -35,14 +35,13 @@ from typing import Any
 import numpy as np
 
 from explorer.neighbors.exact import cross_knn, distance_blocks
-from explorer.neighbors.hnsw import HnswGraph
+from explorer.neighbors.hnsw import EF_CONSTRUCTION, HnswGraph
 
 # Up to this many query x base distance evaluations the search stays exact (and deterministic):
 # about a 14k-item set against itself, under a second. Measured self-search, k = 15, 50-d, 2 cores:
 # 20k items 4.4 s exact against 1.2 s HNSW; 50k 17.7 s against 4.0 s; 100k 73 s against 8.6 s.
 EXACT_WORK = 200_000_000
 METHODS = ("auto", "exact", "hnsw", "cuda")
-EF_CONSTRUCTION = 100  # see the module docstring
 RECALL_SAMPLE = 1000  # queries checked against exact search after every approximate search
 GROW_START = 16  # first k-NN list length of a range search on the HNSW graph
 
@@ -83,7 +82,7 @@ def cuda_available() -> bool:
     CPU comparison of 250k items kept after its first stage."""
     import sys
 
-    driver = ("/proc/driver/nvidia/gpus", "/dev/nvidiactl", "/dev/dxg")  # Linux, containers, WSL
+    driver = ("/proc/driver/nvidia/gpus", "/dev/nvidiactl", "/dev/dxg", "/dev/kfd")  # Linux, containers, WSL, ROCm
     if "torch" not in sys.modules and not any(os.path.exists(p) for p in driver):
         return False
     try:
