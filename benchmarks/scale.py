@@ -78,9 +78,9 @@ class Stage:
         self.thread.join()
         self.peak = max(self.peak, rss())
         gb = 1 << 30
-        ratios = (f"; embeddings read {self.data_bytes / gb:.2f} GB, peak/embeddings {self.peak / self.data_bytes:.2f}, "
-                  f"stage's increase/embeddings {(self.peak - self.before) / self.data_bytes:.2f}"
-                  if self.data_bytes else "")
+        read = max(self.data_bytes, 1)
+        ratios = (f"; embeddings read {self.data_bytes / gb:.2f} GB, peak/embeddings {self.peak / read:.2f}, "
+                  f"stage's increase/embeddings {(self.peak - self.before) / read:.2f}" if self.data_bytes else "")
         print(f"[{self.name}] {self.seconds:,.1f} s · peak RSS {self.peak / gb:.2f} GB "
               f"(+{(self.peak - self.before) / gb:.2f} GB in the stage{ratios})", flush=True)
 
