@@ -157,6 +157,13 @@ def alive(pid: int) -> bool:
         return False
 
 
+def sigint_as_from_a_terminal() -> None:
+    """In the child before exec: Ctrl-C's default action. A suite started in the background by a
+    non-interactive shell inherits SIGINT ignored, and Python keeps an inherited SIG_IGN, so the
+    embed would never see the Ctrl-C these tests send."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_no_decode_worker_outlives_a_killed_embed(tmp_path, sig):
@@ -168,7 +175,8 @@ def test_no_decode_worker_outlives_a_killed_embed(tmp_path, sig):
     env = {**os.environ, "VENDISCOPE_CACHE": str(tmp_path / "cache")}
     proc = subprocess.Popen([sys.executable, "-m", "explorer.cli", "embed", str(root), "--model", "efficientnet-lite0",
                              "--workers", "2", "--batch-size", "16", "--out", str(tmp_path / "out"), "--quiet"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=sigint_as_from_a_terminal)
     deadline, workers = time.time() + 120, set()
     while time.time() < deadline and len(workers) < 2:
         workers = children(proc.pid)
@@ -198,7 +206,8 @@ def test_ctrl_c_or_sigterm_during_embed_keeps_the_finished_part_and_a_rerun_resu
            "cpu", "--batch-size", "8", "--workers", "0", "--cache-dir", str(tmp_path / "cache"),
            "--out", str(tmp_path / "out")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # the progress bar as it moves
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},  # the progress bar as it moves
+                            preexec_fn=sigint_as_from_a_terminal)
     seen = bytearray()
     def read() -> None:
         while chunk := proc.stderr.read1(4096):
