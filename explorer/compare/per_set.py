@@ -105,7 +105,8 @@ def cached_per_set(x: np.ndarray, sets: np.ndarray, *, root: str | os.PathLike |
     kernel = (None if kx is None else kx.fingerprint() if isinstance(kx, KernelRowMap)
               else np.ascontiguousarray(kx))
     # centred and RBF rows depend on each row's length, which the unit rows ``x`` have lost
-    source = np.ascontiguousarray(kx.x) if isinstance(kx, KernelRowMap) else None
+    # (unless they are ``x`` itself, already in the key: a million rows are not hashed twice)
+    source = np.ascontiguousarray(kx.x) if isinstance(kx, KernelRowMap) and kx.x is not x else None
     key = hash_key("per-set", 4, x, sets.tolist(), keys, plain, kernel, source)
     return cached("compare-sets", key, lambda: per_set_results(x, sets, graphs=graphs, **params), codec=PER_SET,
                   root=root)

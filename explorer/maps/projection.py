@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.data.arrays import normalize_rows
+from explorer.data.arrays import normalize_rows, unit_float32
 from explorer.store.cache import NPY, cached, hash_key
 
 PROJECTION_VERSION = 3
@@ -83,11 +83,8 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     >>> unit_rows(np.array([[3.0, 4.0]])).tolist()
     [[0.6000000238418579, 0.800000011920929]]
     """
-    if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous:
-        unit = all(np.allclose(np.einsum("ij,ij->i", x[s : s + PCA_BLOCK], x[s : s + PCA_BLOCK]), 1.0, atol=1e-4)
-                   for s in range(0, len(x), PCA_BLOCK))
-        if unit:
-            return x
+    if unit_float32(x, tol=1e-4):
+        return x
     return normalize_rows(x, dtype=np.float32, zero_rows="keep")
 
 
