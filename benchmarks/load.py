@@ -1,10 +1,14 @@
 """Many users at once: N headless browser sessions against one local `vendiscope app` for a fixed
-time, each repeating the same actions (open Overview, Explore, Modes and Compare by their links,
-draw a lasso on Explore). Prints per-action p50/p90/max for one user and for N users, their p90
-ratio (target <= 2), and the server's RSS over two identical rounds of N users (target: flat
-within 10%).
+time, each repeating the same actions (open Overview, Explore, Modes and Compare, draw a lasso on
+Explore). Prints per-action p50/p90/max for one user and for N users, their p90 ratio (target
+<= 2), and the server's RSS over two identical rounds of N users (target: flat within 10%).
 
-    python benchmarks/load.py [--sessions 6] [--seconds 60] [--client-nice 19]
+    python benchmarks/load.py [--sessions 6] [--seconds 60] [--client-nice 19] [--navigate links|reload]
+
+``--navigate links`` (the default) opens each page by its sidebar link, as a user does: one
+browser session, the app's JavaScript loaded once. ``reload`` opens each page by its URL, a new
+page load each time (the browser loads and starts Streamlit's frontend again and the server
+starts a new session): the worst case, and what this benchmark measured before.
 
 The browsers stand in for the users' own machines. On one small machine their rendering (six
 Chromiums drawing pages) competes with the server for the same cores and is measured as server
@@ -31,8 +35,10 @@ from pathlib import Path
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync",
         "--no-first-run", "--disable-component-update"]
-PAGES = [("overview", "/", "Vendi scores per set"), ("explore", "/explore", "All filtered items"),
-         ("modes", "/modes", "Weight of mode 1"), ("compare", "/compare", "Diversity and fidelity per set")]
+PAGES = [("overview", "/", "Overview", "Vendi scores per set"),
+         ("explore", "/explore", "Explore", "Items sorted by their contribution"),
+         ("modes", "/modes", "Modes", "Weight of mode 1"),
+         ("compare", "/compare", "Compare", "Diversity and fidelity per set")]
 
 
 def rss_mb(pid: int) -> float:
@@ -50,6 +56,10 @@ def rss_mb(pid: int) -> float:
             continue
     return total / 1024
 
+# the Explore heading that names what the grid holds ("All filtered items: ..." or "Selection: ...")
+HEADING = ("([...document.querySelectorAll('h3')].map(e => e.innerText)"
+           ".find(t => t.startsWith('Selection:') || t.startsWith('All filtered items')) || '')")
+
 
 async def settle(page) -> None:
     """Wait until the app has finished its rerun (Streamlit's running indicator is gone)."""
@@ -57,10 +67,13 @@ async def settle(page) -> None:
     await page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=600_000)
 
 
-async def lasso(page) -> None:
+async def lasso(page, k: int) -> None:
+    """A lasso over the map's upper-left quarter, a little larger each time (``k``): every lasso
+    is a new selection, never one the server remembers."""
     area = await page.locator("canvas.vs-canvas").first.bounding_box()
+    reach = 0.4 + 0.01 * (k % 10)
     points = [(area["x"] + fx * area["width"], area["y"] + fy * area["height"])
-              for fx, fy in [(0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.1, 0.5)]]
+              for fx, fy in [(0.1, 0.1), (reach, 0.1), (reach, reach), (0.1, reach)]]
     await page.mouse.move(*points[0])
     await page.mouse.down()
     for x, y in points[1:] + points[:1]:
@@ -68,34 +81,50 @@ async def lasso(page) -> None:
     await page.mouse.up()
 
 
-async def user(browser, url: str, seconds: float, timings: dict[str, list[float]]) -> None:
+async def open_page(page, url: str, path: str, title: str, navigate: str) -> None:
+    if navigate == "reload":
+        await page.goto(url + path)
+    else:
+        await page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+
+
+async def user(browser, url: str, seconds: float, timings: dict[str, list[float]], navigate: str) -> None:
     context = await browser.new_context(viewport={"width": 1300, "height": 900})
     page = await context.new_page()
+    if navigate == "links":  # the app is loaded once, as a user opens it once
+        await page.goto(url)
+        await page.get_by_text(PAGES[0][3]).first.wait_for(timeout=600_000)
+        await settle(page)
     deadline = time.monotonic() + seconds
+    lassos = 0
     while time.monotonic() < deadline:
-        for name, path, marker in PAGES:
+        for name, path, title, marker in PAGES:
             start = time.monotonic()
-            await page.goto(url + path)
+            await open_page(page, url, path, title, navigate)
             await page.get_by_text(marker).first.wait_for(timeout=600_000)
             await settle(page)
             timings.setdefault(name, []).append(time.monotonic() - start)
             if name == "explore":
                 await page.locator("canvas.vs-canvas").first.wait_for(timeout=600_000)
+                before = await page.evaluate(f"() => {HEADING}")
                 start = time.monotonic()
-                await lasso(page)
-                await page.get_by_text("Selection:").first.wait_for(timeout=600_000)
+                await lasso(page, lassos)
+                lassos += 1
+                await page.wait_for_function(  # this lasso's answer, not the last one's
+                    f"(before) => {{ const h = {HEADING}; return h.startsWith('Selection:') && h !== before; }}",
+                    arg=before, timeout=600_000)
                 await settle(page)
                 timings.setdefault("lasso", []).append(time.monotonic() - start)
     await context.close()
 
 
-async def round_of(url: str, sessions: int, seconds: float) -> dict[str, list[float]]:
+async def round_of(url: str, sessions: int, seconds: float, navigate: str) -> dict[str, list[float]]:
     from playwright.async_api import async_playwright
 
     timings: dict[str, list[float]] = {}
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        await asyncio.gather(*[user(browser, url, seconds, timings) for _ in range(sessions)])
+        await asyncio.gather(*[user(browser, url, seconds, timings, navigate) for _ in range(sessions)])
         await browser.close()
     return timings
 
@@ -114,6 +143,8 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--client-nice", type=int, default=19, help="niceness of the browsers (0: as the server)")
+    parser.add_argument("--navigate", choices=("links", "reload"), default="links",
+                        help="open pages by their sidebar links (one page load a user) or by reloading their URL")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="vendiscope-load-"))
     with socket.socket() as s:
@@ -142,12 +173,12 @@ def main() -> None:
 
         threading.Thread(target=sample, daemon=True).start()
         print("warming up (one pass of every page; the first computes and caches on disk)...", flush=True)
-        asyncio.run(round_of(url, 1, 1))
-        single = summary(asyncio.run(round_of(url, 1, args.seconds)))
+        asyncio.run(round_of(url, 1, 1, args.navigate))
+        single = summary(asyncio.run(round_of(url, 1, args.seconds, args.navigate)))
         marks = [len(samples)]
-        many = [summary(asyncio.run(round_of(url, args.sessions, args.seconds)))]
+        many = [summary(asyncio.run(round_of(url, args.sessions, args.seconds, args.navigate)))]
         marks.append(len(samples))
-        many.append(summary(asyncio.run(round_of(url, args.sessions, args.seconds))))
+        many.append(summary(asyncio.run(round_of(url, args.sessions, args.seconds, args.navigate))))
         marks.append(len(samples))
         stop.set()
     finally:

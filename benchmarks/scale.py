@@ -85,6 +85,19 @@ class Stage:
               f"(+{(self.peak - self.before) / gb:.2f} GB in the stage{ratios})", flush=True)
 
 
+class StageLog:
+    """A progress callback that prints each new stage a library call reports, with the seconds
+    since the start: where a long stage's time goes."""
+
+    def __init__(self) -> None:
+        self.start, self.last = time.perf_counter(), ""
+
+    def __call__(self, done: int, total: int, stage: str) -> None:
+        if stage != self.last:
+            print(f"    {time.perf_counter() - self.start:8.1f} s  {stage}", flush=True)
+            self.last = stage
+
+
 def timed(f: Callable[[], object]) -> tuple[float, object]:
     start = time.perf_counter()
     value = f()
@@ -122,7 +135,7 @@ def stage_maps(x: np.ndarray, labels: np.ndarray, cache: str, method: str, basel
     params = UmapParams(neighbors=method)
     for quality in qualities:
         with Stage(f"map-{quality}", x.nbytes):
-            coords = umap_project(x, params=params, quality=quality, cache_dir=cache)
+            coords = umap_project(x, params=params, quality=quality, cache_dir=cache, progress=StageLog())
         print(f"  10-NN agreement with the clusters: {neighbour_agreement(coords, labels, k=10):.4f}")
     if not baseline:
         return

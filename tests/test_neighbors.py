@@ -7,6 +7,7 @@ from explorer.data.synthetic import mixture
 from explorer.diagnostics.duplicates import near_duplicates
 from explorer.metrics.prdc import prdc
 from explorer.neighbors.exact import cross_knn as exact_cross_knn
+from explorer.neighbors.hnsw import FAST
 from explorer.neighbors.index import EXACT_WORK, NeighborIndex, choose_method, cuda_available
 from explorer.neighbors.search import cross_knn, knn, pairs_within
 
@@ -26,6 +27,19 @@ def test_auto_is_exact_for_small_inputs_and_approximate_above_the_threshold(monk
     monkeypatch.setenv("VENDISCOPE_NEIGHBORS", "nonsense")
     with pytest.raises(ValueError, match="VENDISCOPE_NEIGHBORS"):
         choose_method(big, big)
+
+
+
+def test_the_fast_graph_for_maps_keeps_neighbourhoods_and_never_searches_exactly(rng):
+    # wide rows: the projected graph with its re-ranking, as the maps search 256-d embeddings
+    x, labels = mixture(6_000, dim=160, clusters=12, seed=3)
+    found = knn(x, k=14, method="hnsw", hnsw=FAST)
+    truth, _ = exact_cross_knn(x, x, k=14, exclude_self=True)
+    assert recall(found.indices, truth) >= 0.85
+    assert (labels[found.indices] == labels[:, None]).mean() >= 0.99  # the map's use: same cluster
+    assert not (found.indices == np.arange(len(x))[:, None]).any()
+    params = found.report.params
+    assert params["M"] == FAST.m and params["searched exactly"] == 0 and params["reranked"] == "2k"
 
 
 @pytest.mark.parametrize("data", ["gaussian", "clusters"])

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from explorer.neighbors.hnsw import FAST
 from explorer.neighbors.index import cuda_available
 from explorer.neighbors.search import cross_knn, knn
 
@@ -44,7 +45,7 @@ def draft_layout(reduced: np.ndarray, params, *, progress: Progress) -> np.ndarr
     land_coords = full_layout(reduced[land], params, init=None, progress=progress)
     rest = np.setdiff1d(np.arange(n), land, assume_unique=True)
     progress(0, len(rest), "placing the other items near their landmarks")
-    nb = cross_knn(reduced[rest], reduced[land], k=min(params.place_k, len(land)), method=params.neighbors,
+    nb = cross_knn(reduced[rest], reduced[land], k=min(params.place_k, len(land)), method=params.neighbors, hnsw=FAST,
                    progress=lambda done, total: progress(done, total, "placing the other items near their landmarks"))
     coords = np.empty((n, land_coords.shape[1]), dtype=np.float32)
     coords[land] = land_coords
@@ -74,7 +75,7 @@ def umap_layout(reduced: np.ndarray, params, *, init: np.ndarray | None, progres
 
     k = min(params.n_neighbors, n - 1)
     stage = f"finding the {k - 1} nearest neighbours of {n:,} items"
-    graph = knn(reduced, k=k - 1, include_self=True, method=params.neighbors,
+    graph = knn(reduced, k=k - 1, include_self=True, method=params.neighbors, hnsw=FAST,
                 progress=lambda done, total: progress(done, total, stage))
     seeded = n <= PARALLEL_ABOVE
     start = "spectral" if n > 20 else "random"

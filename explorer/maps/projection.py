@@ -31,7 +31,7 @@ import numpy as np
 from explorer.data.arrays import normalize_rows, unit_float32
 from explorer.store.cache import NPY, cached, hash_key
 
-PROJECTION_VERSION = 3
+PROJECTION_VERSION = 4  # 4: neighbours from the FAST graph (explorer.neighbors.hnsw)
 QUALITIES = ("draft", "full")
 PCA_BLOCK = 65_536
 

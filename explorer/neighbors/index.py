@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from explorer.neighbors.exact import cross_knn, distance_blocks
-from explorer.neighbors.hnsw import EF_CONSTRUCTION, HnswGraph
+from explorer.neighbors.hnsw import EF_CONSTRUCTION, RERANK, HnswGraph
 
 # Up to this many query x base distance evaluations the search stays exact (and deterministic):
 # about a 14k-item set against itself, under a second. Measured self-search, k = 15, 50-d, 2 cores:
@@ -112,7 +112,9 @@ class NeighborIndex:
     """Nearest rows of ``base`` by Euclidean distance (cosine order on unit rows).
 
     Parameters mirror faiss's HNSW: ``m`` links per node, ``ef_construction`` and ``ef_search``
-    candidate lists; ``ef_search`` is raised to at least 2k for each search. After ``search``,
+    candidate lists; ``ef_search`` is raised to at least 2k for each search; ``rerank``
+    candidates per neighbour are re-ranked exactly when wide rows are projected (HnswGraph);
+    ``repair`` searches exactly the rows the graph did not lead back to themselves. After ``search``,
     ``report_`` says how it was made, with the recall measured on a sample when approximate.
 
     >>> x = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)
@@ -123,12 +125,14 @@ class NeighborIndex:
     """
 
     def __init__(self, *, method: str = "auto", m: int = 32, ef_construction: int = EF_CONSTRUCTION,
-                 ef_search: int = 64,
+                 ef_search: int = 64, rerank: int = RERANK, repair: bool = True,
                  n_queries_hint: int | None = None, recall_sample: int = RECALL_SAMPLE, seed: int = 0):
         self.method = method
         self.m = m
         self.ef_construction = ef_construction
         self.ef_search = ef_search
+        self.rerank = rerank
+        self.repair = repair
         self.n_queries_hint = n_queries_hint
         self.recall_sample = recall_sample
         self.seed = seed
@@ -142,7 +146,8 @@ class NeighborIndex:
         self.index_: Any = None
         self.params_: dict = {}
         if self.method_ == "hnsw":
-            self.index_ = HnswGraph(m=self.m, ef_construction=self.ef_construction, seed=self.seed).fit(
+            self.index_ = HnswGraph(m=self.m, ef_construction=self.ef_construction, rerank=self.rerank,
+                                    seed=self.seed).fit(
                 self.base_, progress=progress)
             self.params_ = self.index_.params()
         elif self.method_ == "cuda":
@@ -253,7 +258,8 @@ class NeighborIndex:
             own = idx == np.arange(len(q))[:, None]
             # a row the graph search did not lead back to itself got lost in the graph: measured,
             # such rows carry most of the large errors (radii off by 2x), so they are searched exactly
-            exact_rows |= ~own.any(axis=1)
+            if self.repair:
+                exact_rows |= ~own.any(axis=1)
             own[~own.any(axis=1), -1] = True
             idx, dist = idx[~own].reshape(len(q), k), dist[~own].reshape(len(q), k)
         bad = np.flatnonzero(exact_rows)

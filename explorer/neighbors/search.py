@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.neighbors.hnsw import ACCURATE, HnswParams
 from explorer.neighbors.index import NeighborIndex, SearchReport
 
 
@@ -24,10 +25,11 @@ class Neighbors:
         yield self.distances
 
 
-def knn(x: np.ndarray, *, k: int, include_self: bool = False, method: str = "auto",
+def knn(x: np.ndarray, *, k: int, include_self: bool = False, method: str = "auto", hnsw: HnswParams = ACCURATE,
         progress: Callable[[int, int], None] | None = None) -> Neighbors:
     """Each row's ``k`` nearest other rows of ``x`` (Euclidean), nearest first. With
-    ``include_self`` the row itself comes first at distance 0, as UMAP expects.
+    ``include_self`` the row itself comes first at distance 0, as UMAP expects. ``hnsw`` sets the
+    approximate graph's effort (explorer.neighbors.hnsw.FAST for maps).
 
     >>> idx, dist = knn(np.array([[0.0], [1.0], [3.0]]), k=1)
     >>> idx.ravel().tolist(), dist.ravel().tolist()
@@ -36,7 +38,7 @@ def knn(x: np.ndarray, *, k: int, include_self: bool = False, method: str = "aut
     n = len(x)
     if not 0 < k < n:
         raise ValueError(f"k must be between 1 and n - 1 = {n - 1}, got {k}")
-    index = NeighborIndex(method=method).fit(x)
+    index = NeighborIndex(method=method, **hnsw.__dict__).fit(x)
     idx, dist = index.search(k=k, exclude_self=True, progress=progress)
     if include_self:
         idx = np.hstack([np.arange(n, dtype=np.int64)[:, None], idx])
@@ -45,14 +47,14 @@ def knn(x: np.ndarray, *, k: int, include_self: bool = False, method: str = "aut
 
 
 def cross_knn(queries: np.ndarray, base: np.ndarray, *, k: int = 1, method: str = "auto",
-              progress: Callable[[int, int], None] | None = None) -> Neighbors:
-    """Each query's ``k`` nearest rows of ``base``, nearest first.
+              hnsw: HnswParams = ACCURATE, progress: Callable[[int, int], None] | None = None) -> Neighbors:
+    """Each query's ``k`` nearest rows of ``base``, nearest first (``hnsw`` as in :func:`knn`).
 
     >>> idx, dist = cross_knn(np.array([[0.0], [2.5]]), np.array([[1.0], [3.0]]))
     >>> idx.ravel().tolist(), dist.ravel().tolist()
     ([0, 1], [1.0, 0.5])
     """
-    index = NeighborIndex(method=method, n_queries_hint=len(queries)).fit(base)
+    index = NeighborIndex(method=method, n_queries_hint=len(queries), **hnsw.__dict__).fit(base)
     idx, dist = index.search(queries, k=k, progress=progress)
     return Neighbors(idx, dist, index.report_)
 
