@@ -4,6 +4,9 @@ of the library's disk caches."""
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +59,37 @@ def memoized(key: tuple, compute):
     must not queue behind heavy jobs). Keys must be cheap to build: names, tuples, short hashes of
     small arrays, never the embeddings themselves."""
     return shared_work().run(key, lambda job: compute(), inline=True)
+
+
+def memoized_aside(key: tuple, compute) -> Callable[[], object]:
+    """:func:`memoized` started on a thread of its own; returns a function that waits for the
+    result. The page renders meanwhile: numpy's linear algebra releases the GIL, so a lasso's
+    eigendecomposition runs on one core while the grid and charts are laid out on the other.
+    Not the shared pool, where it could queue behind a map being refined."""
+    if (value := memo_get(key)) is not None:
+        return lambda: value
+    result: Future = Future()
+
+    def run() -> None:
+        try:
+            result.set_result(memoized(key, compute))
+        except BaseException as err:  # handed to the page, which raises it where it waits
+            result.set_exception(err)
+
+    threading.Thread(target=run, name="vendiscope-aside", daemon=True).start()
+    return result.result
+
+
+def bar_chart(parts: pd.Series, *, where=st, height: int = 160) -> None:
+    """Horizontal bars of a named count per category (index), in the index's order. A Vega-Lite
+    spec, not st.bar_chart: that builds and validates an Altair chart, measured 21 ms a chart
+    against 3 ms, inside the fragment a lasso reruns."""
+    frame = pd.DataFrame({"name": parts.index.astype(str), "count": parts.to_numpy()})
+    where.vega_lite_chart(frame, {
+        "mark": {"type": "bar"}, "height": height,
+        "encoding": {"y": {"field": "name", "type": "nominal", "sort": None, "title": parts.index.name},
+                     "x": {"field": "count", "type": "quantitative", "title": parts.name}},
+    }, width="stretch")
 
 
 def with_progress(key: tuple, compute, *, label: str):

@@ -23,7 +23,7 @@ from explorer.maps.selection import (
     percentile_mask,
     range_mask,
     search_mask,
-    summarize_selection,
+    select_points,
 )
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.metrics.subsets import SubsetScorer
@@ -32,12 +32,14 @@ from explorer.store.flags import FlagStore
 from pages._common import (
     PAGE_SIZE,
     analysis_of,
+    bar_chart,
     clusters_of,
     flag_form,
     in_stage,
     item_grid,
     kernel_of,
     memoized,
+    memoized_aside,
     page_slice,
     plural,
     prepare,
@@ -159,24 +161,19 @@ def map_and_selection() -> None:
                            in_stage("the Gram matrix that scores selections",
                                     lambda: SubsetScorer(q=DEFAULT_ORDERS).fit(fit_on, rows=fit_rows)),
                            label=f"Preparing the selection scores of {plural(len(set_rows), 'item')}")
-    summary = memoized(("selection", *state.key, keep_key, json.dumps(shape, sort_keys=True)),
-                       lambda: summarize_selection(xy_all[rows], shape, rank_by=rank[rows], scorer=scorer,
-                                                   rows=pos[rows]))
-    chosen, ranked, scores = rows[summary["indices"]], rows[summary["ranked"]], summary["scores"]
+    shape_key = (*state.key, keep_key, json.dumps(shape, sort_keys=True))
+    picked = memoized(("selection", *shape_key), lambda: select_points(xy_all[rows], shape, rank_by=rank[rows]))
+    chosen, ranked = rows[picked["indices"]], rows[picked["ranked"]]
+    # the scores (a d x d eigendecomposition) are computed while the rest of the fragment renders
+    scores_of = memoized_aside(("selection-scores", *shape_key), lambda: scorer.scores(pos[rows][picked["indices"]]))
     label = "Selection" if shape else "All filtered items"
     st.subheader(f"{label}: {plural(len(chosen), 'item')}")
-    if scores:
-        for card_column, q in zip(st.columns(len(DEFAULT_ORDERS)), DEFAULT_ORDERS):
-            card_column.metric(f"VS q={order_label(q)}", f"{scores[q]:.2f}")
-        error = scorer.error(len(chosen))
-        how = "exact (float64)" if not error else f"float32 Gram matrix, relative error ≤ {error:g}"
-        st.caption(f"Kernel: {analysis['kernel_note']}; n = {len(chosen):,}, {how}; scores grow with n, so "
-                   "compare selections of similar size.")
+    cards = st.container()
     made_of = st.columns(2)
     for where, by in zip(made_of, ("set", "label")):
         parts = composition(table, chosen, by=by)
         if len(parts) > 1 or by == "set":
-            where.bar_chart(pd.Series(parts, name="items").rename_axis(by), height=160, horizontal=True)
+            bar_chart(pd.Series(parts, name="items").rename_axis(by), where=where)
     part = page_slice(len(ranked), key=f"explore_page:{keep_key}")
     st.caption(f"Items sorted by their contribution to diversity (rarest first); {PAGE_SIZE} a page. "
                "Click an item on the map to open it.")
@@ -184,6 +181,15 @@ def map_and_selection() -> None:
     if shape:
         flag_form(ids[chosen].tolist(), flags, key="explore_flag")
     opened_item(state, table, rows, name="explore", derived=derived, diagnostics=full)
+    scores = scores_of()
+    if scores:
+        with cards:
+            for card_column, q in zip(st.columns(len(DEFAULT_ORDERS)), DEFAULT_ORDERS):
+                card_column.metric(f"VS q={order_label(q)}", f"{scores[q]:.2f}")
+            error = scorer.error(len(chosen))
+            how = "exact (float64)" if not error else f"float32 Gram matrix, relative error ≤ {error:g}"
+            st.caption(f"Kernel: {analysis['kernel_note']}; n = {len(chosen):,}, {how}; scores grow with n, so "
+                       "compare selections of similar size.")
 
 
 map_and_selection()

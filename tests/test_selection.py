@@ -64,7 +64,8 @@ def test_nearest_items_match_brute_force_cosine(rng):
     np.testing.assert_allclose(sims, brute[order], atol=1e-6)
 
 
-def test_subset_scores_match_the_exact_scores_directly_and_through_the_complement(monkeypatch):
+@pytest.mark.parametrize("exact_dim", [768, 100])  # 100: the float32 eigenproblem of wide selections
+def test_subset_scores_match_the_exact_scores_directly_and_through_the_complement(monkeypatch, exact_dim):
     from explorer.metrics import subsets
     from explorer.metrics.subsets import SubsetScorer
     from explorer.metrics.vendi import vendi_scores
@@ -78,7 +79,8 @@ def test_subset_scores_match_the_exact_scores_directly_and_through_the_complemen
     scorer = SubsetScorer(q=[0.5, 1.0, 2.0, np.inf]).fit(x, rows=set_rows)
     scorer.block = 512  # small blocks, so that 4,800 rows take the float32 path of a large set
     monkeypatch.setattr(subsets, "EXACT_ROWS", 1_000)
-    for share in (0.05, 0.3, 0.7, 0.98, 1.0):  # the larger ones go through whole minus complement
+    monkeypatch.setattr(subsets, "EXACT_DIM", exact_dim)
+    for share in (0.03, 0.05, 0.15, 0.3, 0.7, 0.98, 1.0):  # the larger ones go through whole minus complement
         picked = np.sort(rng.choice(set_rows, int(share * len(set_rows)), replace=False))
         exact = vendi_scores(x[picked].astype(np.float64), q=[0.5, 1.0, 2.0, np.inf]).scores
         got = scorer.scores(picked)

@@ -5,5 +5,6 @@ from explorer.lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "explorer.maps.clusters": ["kmeans_labels"],
     "explorer.maps.projection": ["UmapParams", "umap_project"],
-    "explorer.maps.selection": ["in_box", "in_polygon", "nearest_items", "percentile_mask", "summarize_selection"],
+    "explorer.maps.selection": ["in_box", "in_polygon", "nearest_items", "percentile_mask", "select_points",
+                                "summarize_selection"],
 })

@@ -80,14 +80,29 @@ def selection_mask(xy: np.ndarray, selection: dict) -> np.ndarray | None:
     return mask
 
 
+def select_points(xy: np.ndarray, selection: dict | None, *, rank_by: np.ndarray, top: int = 24) -> dict:
+    """The positions of the points inside the drawn area (a shape from the app's map, or a plotly
+    selection; every point without one), the ``top`` of them by ``rank_by`` (descending) and
+    every selected position in that order (``ranked``, for paging).
+
+    >>> s = select_points(np.array([[0.0, 0], [1, 1], [5, 5]]), {"box": [[-1, -1], [2, 2]]}, rank_by=np.arange(3.0))
+    >>> s["indices"].tolist(), s["top"].tolist()
+    ([0, 1], [1, 0])
+    """
+    plotly = selection is not None and any(isinstance(v, list) and v and isinstance(v[0], dict)
+                                           for v in selection.values())
+    mask = selection_mask(xy, selection) if plotly and selection is not None else shape_mask(xy, selection)
+    indices = np.flatnonzero(mask) if mask is not None else np.arange(len(xy))
+    ranked = indices[np.argsort(-rank_by[indices], kind="stable")]
+    return {"indices": indices, "top": ranked[:top], "ranked": ranked}
+
+
 def summarize_selection(xy: np.ndarray, selection: dict | None, *, rank_by: np.ndarray, scorer: SubsetScorer,
                         rows: np.ndarray | None = None, top: int = 24) -> dict:
-    """What a map selection shows: the positions of the points inside the drawn area (a shape
-    from the app's map, or a plotly selection), their Vendi scores (``scorer``, fitted on the
-    embeddings; ``rows`` are the embedding rows of the points, default 0..n-1), the ``top``
-    points by ``rank_by`` (descending) and every selected position in that order (``ranked``, for
-    paging). No copy of the selected embeddings: a lasso over a million points costs one pass over
-    the smaller of the selection and the rest.
+    """:func:`select_points` and the selection's Vendi scores (``scorer``, fitted on the
+    embeddings; ``rows`` are the embedding rows of the points, default 0..n-1). No copy of the
+    selected embeddings: a lasso over a million points costs one pass over the smaller of the
+    selection and the rest.
 
     >>> xy = np.array([[0.0, 0], [1, 1], [5, 5]])
     >>> scorer = SubsetScorer().fit(np.eye(3))
@@ -95,14 +110,9 @@ def summarize_selection(xy: np.ndarray, selection: dict | None, *, rank_by: np.n
     >>> s["indices"].tolist(), round(s["scores"][1.0], 6), s["top"].tolist()
     ([0, 1], 2.0, [1, 0])
     """
-    plotly = selection is not None and any(isinstance(v, list) and v and isinstance(v[0], dict)
-                                           for v in selection.values())
-    mask = selection_mask(xy, selection) if plotly and selection is not None else shape_mask(xy, selection)
-    indices = np.flatnonzero(mask) if mask is not None else np.arange(len(xy))
+    picked = select_points(xy, selection, rank_by=rank_by, top=top)
     rows = np.arange(len(xy)) if rows is None else np.asarray(rows)
-    scores = scorer.scores(rows[indices])
-    ranked = indices[np.argsort(-rank_by[indices], kind="stable")]
-    return {"indices": indices, "scores": scores, "top": ranked[:top], "ranked": ranked}
+    return {**picked, "scores": scorer.scores(rows[picked["indices"]])}
 
 
 def percentile_mask(values: np.ndarray, *, low: float, high: float) -> np.ndarray:

@@ -7,7 +7,11 @@ minus its complement. Blocks are normalised and multiplied in float32 and summed
 measured on 300k × 512 rows (2 cores), 0.33 s in float32 against 1.0 s for the float64 path of
 explorer.metrics.vendi. Float32 rounding lifts the smallest eigenvalues, which orders below 1
 weigh most: measured relative error ≤ 3e-4 at q = 0.5 and ≤ 3e-5 at q ≥ 1, stated with the scores
-as 1e-3. Subsets up to EXACT_ROWS rows take the float64 path and are exact. Eigenvalues below
+as 1e-3. Subsets up to EXACT_ROWS rows take the float64 path and are exact when their
+eigenproblem (min(rows, d) wide) is at most EXACT_DIM; wider ones are solved in float32 (LAPACK's
+syevd through scipy), with the same stated bound: measured on a 1,700-item lasso of the sample's
+1280-d features (one thread), 93 ms against 190 ms, relative error 1.5e-4 at q = 0.5 and 1.3e-6
+at q = 1. That eigendecomposition was most of a lasso's server time. Eigenvalues below
 NOISE × the largest are float32 rounding, not data, and are dropped (the 1e-6 cut used for float32
 similarity matrices would drop the many small eigenvalues of wide embeddings: 0.2% of VS₁ on
 1280-d image features).
@@ -25,18 +29,25 @@ from explorer.metrics.spectrum import DEFAULT_ORDERS, default_rtol, hill_number
 BLOCK = 65_536
 NOISE = 1e-8  # eigenvalues below this share of the largest are float32 rounding
 EXACT_ROWS = 20_000  # subsets up to this size are scored in float64 (under 0.1 s at 512-d)
+EXACT_DIM = 768  # ... when their eigenproblem is at most this wide (float64: 45 ms on one thread)
 FLOAT32_ERROR = 1e-3  # measured: ≤ 3e-4 relative at q = 0.5, ≤ 3e-5 at q ≥ 1 (tests/test_selection.py)
 _ONE_BLAS_THREAD = threading.Lock()  # one limiter at a time, so none restores a count another one set
 
 
 def _eigenvalues(a: np.ndarray) -> np.ndarray:
-    """``np.linalg.eigvalsh(a)`` on one BLAS thread. The d×d eigendecomposition is most of a
-    lasso's server time, and OpenBLAS's waiting threads make it erratic when the cores are busy
-    (the app's own background work, other sessions): 1280×1280 on 2 busy cores measured 0.6–13 s
-    with OpenBLAS's 2 threads against 0.29–0.39 s with one (benchmarks/ui.py, the lasso row)."""
+    """The eigenvalues of ``a`` on one BLAS thread, in float64 or (float32 input) float32. The
+    d×d eigendecomposition is most of a lasso's server time, and OpenBLAS's waiting threads make
+    it erratic when the cores are busy (the app's own background work, other sessions): 1280×1280
+    on 2 busy cores measured 0.6–13 s with OpenBLAS's 2 threads against 0.29–0.39 s with one
+    (benchmarks/ui.py, the lasso row). numpy's eigvalsh of float32 input took as long as float64,
+    scipy's syevd half as long, so float32 goes through scipy."""
     from threadpoolctl import threadpool_limits  # scikit-learn's dependency
 
     with _ONE_BLAS_THREAD, threadpool_limits(1, user_api="blas"):
+        if a.dtype == np.float32:
+            from scipy.linalg import eigh
+
+            return eigh(a, eigvals_only=True, driver="evd", check_finite=False).astype(np.float64)
         return np.linalg.eigvalsh(a)
 
 
@@ -64,21 +75,22 @@ class SubsetScorer:
 
     def scores(self, indices: np.ndarray) -> dict[float, float]:
         """Scores of the rows ``indices`` of ``x`` (all within the fitted set); {} below 2 rows.
-        Up to ``EXACT_ROWS`` rows in float64 (as explorer.metrics.vendi), above in float32."""
+        Exact (float64, as explorer.metrics.vendi) up to ``EXACT_ROWS`` rows and an eigenproblem
+        up to ``EXACT_DIM`` wide; else within :meth:`error`."""
         indices = np.asarray(indices, dtype=np.int64)
         m = len(indices)
         if m < 2:
             return {}
+        exact = self.error(m) == 0.0
+        wide = min(m, self.x_.shape[1]) > EXACT_DIM  # solved in float32: made in float32 too
         if m < self.x_.shape[1]:
             # fewer rows than dimensions: the m×m Gram UUᵀ has the same nonzero eigenvalues as the
             # d×d UᵀU and a smaller eigendecomposition (a 1,000-item lasso of 1280-d features:
             # 0.11 s against 0.25 s on one thread)
-            unit = normalize_rows(np.asarray(self.x_[indices], dtype=np.float64), inplace=True)
-            values = _eigenvalues(unit @ unit.T / m)
-            cut = default_rtol(np.float64, values.size)
+            unit = normalize_rows(np.asarray(self.x_[indices], dtype=np.float32 if wide else np.float64), inplace=True)
+            gram = unit @ unit.T / m
         elif m <= EXACT_ROWS:
-            values = _eigenvalues(self._gram(indices, np.float64) / m)
-            cut = default_rtol(np.float64, values.size)
+            gram = self._gram(indices, np.float32 if wide else np.float64) / m
         else:
             if 2 * m <= len(self.rows_):
                 gram = self._gram(indices, np.float32)
@@ -86,14 +98,15 @@ class SubsetScorer:
                 outside = self.in_set_.copy()
                 outside[indices] = False
                 gram = self.gram_ - self._gram(np.flatnonzero(outside), np.float32)
-            values = _eigenvalues(gram / m)
-            cut = NOISE
+            gram /= m
+        values = _eigenvalues(gram.astype(np.float32) if wide else gram)
+        cut = default_rtol(np.float64, values.size) if exact else NOISE
         kept = values[values > cut * values.max()]
         return {q: hill_number(kept / kept.sum(), q) for q in self.q}
 
     def error(self, n: int) -> float:
         """Relative error bound of the scores of an ``n``-row subset (0: the exact float64 path)."""
-        return 0.0 if n <= EXACT_ROWS else FLOAT32_ERROR
+        return 0.0 if n <= EXACT_ROWS and min(n, self.x_.shape[1]) <= EXACT_DIM else FLOAT32_ERROR
 
     def memo_bytes(self) -> int:
         """What the scorer owns: its Gram matrix and indices, not the embeddings it reads."""
