@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -56,6 +57,35 @@ def rss_mb(pid: int) -> float:
             continue
     return total / 1024
 
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process, its threads and its children, from /proc."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            todo += [int(c) for t in os.listdir(f"/proc/{p}/task")
+                     for c in open(f"/proc/{p}/task/{t}/children").read().split()]
+        except OSError:
+            continue
+    return total
+
+
+def measured_round(url: str, sessions: int, seconds: float, navigate: str, server: int) -> dict[str, list[float]]:
+    """A round, and the server's share of the machine during it: its CPU seconds per action and
+    the cores it kept busy. When the server keeps well under one core busy while the users wait
+    longer, the wait is the browsers' (they share these cores), not the server's."""
+    cpu, start = cpu_seconds(server), time.monotonic()
+    timings = asyncio.run(round_of(url, sessions, seconds, navigate))
+    cpu, wall = cpu_seconds(server) - cpu, time.monotonic() - start
+    actions = max(1, sum(map(len, timings.values())))
+    print(f"    server: {cpu:.1f} CPU s over {wall:.0f} s, {cpu / actions:.2f} CPU s an action, "
+          f"{cpu / wall:.2f} of {os.cpu_count()} cores busy", flush=True)
+    return timings
+
+
 # the Explore heading that names what the grid holds ("All filtered items: ..." or "Selection: ...")
 HEADING = ("([...document.querySelectorAll('h3')].map(e => e.innerText)"
            ".find(t => t.startsWith('Selection:') || t.startsWith('All filtered items')) || '')")
@@ -88,7 +118,13 @@ async def open_page(page, url: str, path: str, title: str, navigate: str) -> Non
         await page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
 
 
-async def user(browser, url: str, seconds: float, timings: dict[str, list[float]], navigate: str) -> None:
+ACTION_TIMEOUT_MS = 120_000  # an action still unanswered after this counts as failed; the user reloads
+
+
+async def user(browser, url: str, seconds: float, timings: dict[str, list[float]], navigate: str,
+               failures: list[str]) -> None:
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
     context = await browser.new_context(viewport={"width": 1300, "height": 900})
     page = await context.new_page()
     if navigate == "links":  # the app is loaded once, as a user opens it once
@@ -99,22 +135,29 @@ async def user(browser, url: str, seconds: float, timings: dict[str, list[float]
     lassos = 0
     while time.monotonic() < deadline:
         for name, path, title, marker in PAGES:
-            start = time.monotonic()
-            await open_page(page, url, path, title, navigate)
-            await page.get_by_text(marker).first.wait_for(timeout=600_000)
-            await settle(page)
-            timings.setdefault(name, []).append(time.monotonic() - start)
-            if name == "explore":
-                await page.locator("canvas.vs-canvas").first.wait_for(timeout=600_000)
-                before = await page.evaluate(f"() => {HEADING}")
+            action = name
+            try:
                 start = time.monotonic()
-                await lasso(page, lassos)
-                lassos += 1
-                await page.wait_for_function(  # this lasso's answer, not the last one's
-                    f"(before) => {{ const h = {HEADING}; return h.startsWith('Selection:') && h !== before; }}",
-                    arg=before, timeout=600_000)
+                await open_page(page, url, path, title, navigate)
+                await page.get_by_text(marker).first.wait_for(timeout=ACTION_TIMEOUT_MS)
                 await settle(page)
-                timings.setdefault("lasso", []).append(time.monotonic() - start)
+                timings.setdefault(name, []).append(time.monotonic() - start)
+                if name == "explore":
+                    action = "lasso"
+                    await page.locator("canvas.vs-canvas").first.wait_for(timeout=ACTION_TIMEOUT_MS)
+                    before = await page.evaluate(f"() => {HEADING}")
+                    start = time.monotonic()
+                    await lasso(page, lassos)
+                    lassos += 1
+                    await page.wait_for_function(  # this lasso's answer, not the last one's
+                        f"(before) => {{ const h = {HEADING}; return h.startsWith('Selection:') && h !== before; }}",
+                        arg=before, timeout=ACTION_TIMEOUT_MS)
+                    await settle(page)
+                    timings.setdefault("lasso", []).append(time.monotonic() - start)
+            except PlaywrightTimeout:
+                failures.append(f"{action}: no answer within {ACTION_TIMEOUT_MS / 1000:.0f} s "
+                                f"(heading {await page.evaluate(f'() => {HEADING}')!r})")
+                await page.goto(url + path)  # as a user would: reload, and go on
     await context.close()
 
 
@@ -122,10 +165,13 @@ async def round_of(url: str, sessions: int, seconds: float, navigate: str) -> di
     from playwright.async_api import async_playwright
 
     timings: dict[str, list[float]] = {}
+    failures: list[str] = []
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        await asyncio.gather(*[user(browser, url, seconds, timings, navigate) for _ in range(sessions)])
+        await asyncio.gather(*[user(browser, url, seconds, timings, navigate, failures) for _ in range(sessions)])
         await browser.close()
+    print(f"  {sessions} session(s): {sum(map(len, timings.values()))} actions answered, {len(failures)} not"
+          + "".join(f"\n    {f}" for f in failures), flush=True)
     return timings
 
 
@@ -154,6 +200,7 @@ def main() -> None:
     server = subprocess.Popen([str(Path(sys.executable).parent / "vendiscope"), "app", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped benchmark stops its server (finally)
     os.nice(args.client_nice)  # this process and the browsers it starts; the server started above keeps its own
     try:
         for _ in range(300):
@@ -174,11 +221,11 @@ def main() -> None:
         threading.Thread(target=sample, daemon=True).start()
         print("warming up (one pass of every page; the first computes and caches on disk)...", flush=True)
         asyncio.run(round_of(url, 1, 1, args.navigate))
-        single = summary(asyncio.run(round_of(url, 1, args.seconds, args.navigate)))
+        single = summary(measured_round(url, 1, args.seconds, args.navigate, server.pid))
         marks = [len(samples)]
-        many = [summary(asyncio.run(round_of(url, args.sessions, args.seconds, args.navigate)))]
+        many = [summary(measured_round(url, args.sessions, args.seconds, args.navigate, server.pid))]
         marks.append(len(samples))
-        many.append(summary(asyncio.run(round_of(url, args.sessions, args.seconds, args.navigate))))
+        many.append(summary(measured_round(url, args.sessions, args.seconds, args.navigate, server.pid)))
         marks.append(len(samples))
         stop.set()
     finally:
