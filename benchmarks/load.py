@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -97,11 +98,14 @@ async def settle(page) -> None:
     await page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=600_000)
 
 
-async def lasso(page, k: int) -> None:
-    """A lasso over the map's upper-left quarter, a little larger each time (``k``): every lasso
-    is a new selection, never one the server remembers."""
+LASSOS = itertools.count()  # shared by every user and round: no two lassos alike
+
+
+async def lasso(page) -> None:
+    """A lasso over the map's upper-left part whose size no other lasso of the run has: every
+    lasso is a new selection, never one the server remembers."""
     area = await page.locator("canvas.vs-canvas").first.bounding_box()
-    reach = 0.4 + 0.01 * (k % 10)
+    reach = 0.3 + 0.3 * ((next(LASSOS) * 0.6180339887) % 1.0)  # golden-ratio steps never repeat
     points = [(area["x"] + fx * area["width"], area["y"] + fy * area["height"])
               for fx, fy in [(0.1, 0.1), (reach, 0.1), (reach, reach), (0.1, reach)]]
     await page.mouse.move(*points[0])
@@ -132,9 +136,10 @@ async def user(browser, url: str, seconds: float, timings: dict[str, list[float]
         await page.get_by_text(PAGES[0][3]).first.wait_for(timeout=600_000)
         await settle(page)
     deadline = time.monotonic() + seconds
-    lassos = 0
+    # by links, the first page is already open: clicking it first would time a page already there
+    order = PAGES[1:] + PAGES[:1] if navigate == "links" else PAGES
     while time.monotonic() < deadline:
-        for name, path, title, marker in PAGES:
+        for name, path, title, marker in order:
             action = name
             try:
                 start = time.monotonic()
@@ -147,8 +152,7 @@ async def user(browser, url: str, seconds: float, timings: dict[str, list[float]
                     await page.locator("canvas.vs-canvas").first.wait_for(timeout=ACTION_TIMEOUT_MS)
                     before = await page.evaluate(f"() => {HEADING}")
                     start = time.monotonic()
-                    await lasso(page, lassos)
-                    lassos += 1
+                    await lasso(page)
                     await page.wait_for_function(  # this lasso's answer, not the last one's
                         f"(before) => {{ const h = {HEADING}; return h.startsWith('Selection:') && h !== before; }}",
                         arg=before, timeout=ACTION_TIMEOUT_MS)
@@ -157,7 +161,10 @@ async def user(browser, url: str, seconds: float, timings: dict[str, list[float]
             except PlaywrightTimeout:
                 failures.append(f"{action}: no answer within {ACTION_TIMEOUT_MS / 1000:.0f} s "
                                 f"(heading {await page.evaluate(f'() => {HEADING}')!r})")
-                await page.goto(url + path)  # as a user would: reload, and go on
+                try:
+                    await page.goto(url + path)  # as a user would: reload, and go on
+                except PlaywrightTimeout:
+                    failures.append(f"{action}: the reload after it timed out too")
     await context.close()
 
 

@@ -165,7 +165,8 @@ def map_and_selection() -> None:
     picked = memoized(("selection", *shape_key), lambda: select_points(xy_all[rows], shape, rank_by=rank[rows]))
     chosen, ranked = rows[picked["indices"]], rows[picked["ranked"]]
     # the scores (a d x d eigendecomposition) are computed while the rest of the fragment renders
-    scores_of = memoized_aside(("selection-scores", *shape_key), lambda: scorer.scores(pos[rows][picked["indices"]]))
+    scores_of = memoized_aside(("selection-scores", *shape_key), lambda: scorer.scores(pos[rows][picked["indices"]]),
+                               slot="explore-scores")
     label = "Selection" if shape else "All filtered items"
     st.subheader(f"{label}: {plural(len(chosen), 'item')}")
     cards = st.container()
@@ -187,7 +188,7 @@ def map_and_selection() -> None:
             for card_column, q in zip(st.columns(len(DEFAULT_ORDERS)), DEFAULT_ORDERS):
                 card_column.metric(f"VS q={order_label(q)}", f"{scores[q]:.2f}")
             error = scorer.error(len(chosen))
-            how = "exact (float64)" if not error else f"float32 Gram matrix, relative error ≤ {error:g}"
+            how = "exact (float64)" if not error else f"float32, relative error ≤ {error:g}"
             st.caption(f"Kernel: {analysis['kernel_note']}; n = {len(chosen):,}, {how}; scores grow with n, so "
                        "compare selections of similar size.")
 

@@ -92,6 +92,26 @@ def test_subset_scores_match_the_exact_scores_directly_and_through_the_complemen
     assert scorer.memo_bytes() < x.nbytes / 4  # it reads the embeddings, it does not own them
 
 
+def test_wide_selections_solved_in_float32_stay_within_their_bound_on_rank_deficient_rows(monkeypatch):
+    """Rows spanning 60 of 300 dimensions: a float32 solver's rounding must not count as the
+    missing 240 eigenvalues (q = 0.5 weighs small eigenvalues most)."""
+    from explorer.metrics import subsets
+    from explorer.metrics.subsets import SubsetScorer
+    from explorer.metrics.vendi import vendi_scores
+
+    rng = np.random.default_rng(11)
+    x = (rng.normal(size=(1_500, 60)) @ rng.normal(size=(60, 300))).astype(np.float32)
+    monkeypatch.setattr(subsets, "EXACT_DIM", 40)
+    scorer = SubsetScorer(q=[0.5, 1.0, np.inf]).fit(x)
+    for m in (200, 900):  # the m x m Gram (m < d) and the d x d one
+        picked = np.sort(rng.choice(len(x), m, replace=False))
+        exact = vendi_scores(x[picked].astype(np.float64), q=[0.5, 1.0, np.inf]).scores
+        got = scorer.scores(picked)
+        assert scorer.error(m) > 0
+        for q, value in exact.items():
+            assert got[q] == pytest.approx(value, rel=scorer.error(m)), (m, q)
+
+
 def test_search_never_matches_a_missing_value_by_its_spelling():
     import pandas as pd
 

@@ -41,12 +41,11 @@ def _eigenvalues(a: np.ndarray) -> np.ndarray:
     on 2 busy cores measured 0.6–13 s with OpenBLAS's 2 threads against 0.29–0.39 s with one
     (benchmarks/ui.py, the lasso row). numpy's eigvalsh of float32 input took as long as float64,
     scipy's syevd half as long, so float32 goes through scipy."""
+    from scipy.linalg import eigh  # before the limit: scipy loads its own OpenBLAS, limited only once loaded
     from threadpoolctl import threadpool_limits  # scikit-learn's dependency
 
     with _ONE_BLAS_THREAD, threadpool_limits(1, user_api="blas"):
         if a.dtype == np.float32:
-            from scipy.linalg import eigh
-
             return eigh(a, eigvals_only=True, driver="evd", check_finite=False).astype(np.float64)
         return np.linalg.eigvalsh(a)
 
@@ -87,7 +86,8 @@ class SubsetScorer:
             # fewer rows than dimensions: the m×m Gram UUᵀ has the same nonzero eigenvalues as the
             # d×d UᵀU and a smaller eigendecomposition (a 1,000-item lasso of 1280-d features:
             # 0.11 s against 0.25 s on one thread)
-            unit = normalize_rows(np.asarray(self.x_[indices], dtype=np.float32 if wide else np.float64), inplace=True)
+            made = np.float32 if wide else np.float64
+            unit = normalize_rows(np.asarray(self.x_[indices], dtype=made), dtype=made, inplace=True)
             gram = unit @ unit.T / m
         elif m <= EXACT_ROWS:
             gram = self._gram(indices, np.float32 if wide else np.float64) / m
@@ -100,8 +100,15 @@ class SubsetScorer:
                 gram = self.gram_ - self._gram(np.flatnonzero(outside), np.float32)
             gram /= m
         values = _eigenvalues(gram.astype(np.float32) if wide else gram)
-        cut = default_rtol(np.float64, values.size) if exact else NOISE
-        kept = values[values > cut * values.max()]
+        floor = (default_rtol(np.float64, values.size) if exact else NOISE) * values.max()
+        if wide:
+            # a float32 solver's rounding (~1e-7 of the largest) would pass NOISE as eigenvalues
+            # where the rows span fewer directions than d; the Gram is positive semi-definite, so
+            # its most negative eigenvalue shows how large that rounding is. Measured on rank-300
+            # rows in 1280-d: 706 values passed NOISE alone, q = 0.5 off by 1.5e-3; with this
+            # floor exactly 300, off by 4e-8.
+            floor = max(floor, 2.0 * -min(float(values.min()), 0.0))
+        kept = values[values > floor]
         return {q: hill_number(kept / kept.sum(), q) for q in self.q}
 
     def error(self, n: int) -> float:

@@ -27,9 +27,10 @@ RERANK_BLOCK = 1_024  # queries re-ranked at a time: block x candidates x d floa
 @dataclass(frozen=True)
 class HnswParams:
     """How the graph is built and searched: ``m`` links per node, ``ef_construction`` and
-    ``ef_search`` candidate lists, ``rerank`` candidates per wanted neighbour re-ranked exactly;
-    ``repair``: a row whose search did not lead back to itself is searched exactly
-    (explorer.neighbors.index says why; it costs that row a pass over every row).
+    ``ef_search`` candidate lists, ``rerank`` candidates per wanted neighbour re-ranked exactly
+    (rows wider than PROJECT_ABOVE, searched in projection); ``repair``: a row whose search did
+    not lead back to itself is searched exactly (explorer.neighbors.index says why; it costs that
+    row a pass over every row, so without it only while that stays cheap).
 
     >>> HnswParams().m, FAST.rerank
     (32, 2)
@@ -47,7 +48,7 @@ ACCURATE = HnswParams()  # PRDC, coverage, duplicates: radii must be right (expl
 # clusters, k = 15, 2 cores): ACCURATE builds in 44 s and searches in 38 s, recall 0.993; FAST in
 # 19 s and 18 s, recall 0.946 (UMAP's own NN-descent is content with ~0.9). Its search does not
 # lead 3.5% of rows back to themselves; repairing those exactly would cost 35k passes over every
-# row at 1M, so FAST keeps their approximate lists.
+# row at 1M, so FAST keeps their approximate lists unless repairing is cheap (a draft's 20k landmarks).
 FAST = HnswParams(m=24, ef_construction=60, ef_search=32, rerank=2, repair=False)
 
 

@@ -114,7 +114,8 @@ class NeighborIndex:
     Parameters mirror faiss's HNSW: ``m`` links per node, ``ef_construction`` and ``ef_search``
     candidate lists; ``ef_search`` is raised to at least 2k for each search; ``rerank``
     candidates per neighbour are re-ranked exactly when wide rows are projected (HnswGraph);
-    ``repair`` searches exactly the rows the graph did not lead back to themselves. After ``search``,
+    ``repair`` searches exactly the rows the graph did not lead back to themselves (without it,
+    only while that costs at most EXACT_WORK distances). After ``search``,
     ``report_`` says how it was made, with the recall measured on a sample when approximate.
 
     >>> x = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)
@@ -178,6 +179,8 @@ class NeighborIndex:
             idx, dist = self._approximate(q, k=k, exclude_self=exclude_self, ef=ef, progress=progress)
             if exclude_self:
                 params["searched exactly"] = self.repaired_
+                if self.kept_lost_:
+                    params["lost, kept approximate"] = self.kept_lost_
         report = SearchReport(self.method_, k, len(q), len(self.base_), time.perf_counter() - start, params=params)
         if self.method_ == "hnsw":
             report.recall, report.recall_sample = self._recall(q, idx, k=k, exclude_self=exclude_self)
@@ -254,12 +257,18 @@ class NeighborIndex:
                      progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray]:
         idx, dist = self.index_.search(q, k=k + int(exclude_self), ef=ef, progress=progress)
         exact_rows = (idx < 0).any(axis=1)  # fewer than k reachable (tiny graphs)
+        kept_lost = 0
         if exclude_self:
             own = idx == np.arange(len(q))[:, None]
             # a row the graph search did not lead back to itself got lost in the graph: measured,
             # such rows carry most of the large errors (radii off by 2x), so they are searched exactly
-            if self.repair:
-                exact_rows |= ~own.any(axis=1)
+            lost = ~own.any(axis=1)
+            # without ``repair``, lost rows are still searched exactly while that stays cheap
+            # (the 20k landmarks of a draft map); at a million rows it would be quadratic
+            if self.repair or lost.sum() * len(self.base_) <= EXACT_WORK:
+                exact_rows |= lost
+            else:
+                kept_lost = int(lost.sum())
             own[~own.any(axis=1), -1] = True
             idx, dist = idx[~own].reshape(len(q), k), dist[~own].reshape(len(q), k)
         bad = np.flatnonzero(exact_rows)
@@ -268,7 +277,7 @@ class NeighborIndex:
             if exclude_self:
                 fi, fd = _drop(fi, fd, bad, k)
             idx[bad], dist[bad] = fi, fd
-        self.repaired_ = len(bad)
+        self.repaired_, self.kept_lost_ = len(bad), kept_lost
         return idx, dist
 
     def _recall(self, q: np.ndarray, idx: np.ndarray, *, k: int, exclude_self: bool) -> tuple[float, int]:

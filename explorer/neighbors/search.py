@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -38,7 +38,7 @@ def knn(x: np.ndarray, *, k: int, include_self: bool = False, method: str = "aut
     n = len(x)
     if not 0 < k < n:
         raise ValueError(f"k must be between 1 and n - 1 = {n - 1}, got {k}")
-    index = NeighborIndex(method=method, **hnsw.__dict__).fit(x)
+    index = NeighborIndex(method=method, **asdict(hnsw)).fit(x)
     idx, dist = index.search(k=k, exclude_self=True, progress=progress)
     if include_self:
         idx = np.hstack([np.arange(n, dtype=np.int64)[:, None], idx])
@@ -54,7 +54,7 @@ def cross_knn(queries: np.ndarray, base: np.ndarray, *, k: int = 1, method: str 
     >>> idx.ravel().tolist(), dist.ravel().tolist()
     ([0, 1], [1.0, 0.5])
     """
-    index = NeighborIndex(method=method, n_queries_hint=len(queries), **hnsw.__dict__).fit(base)
+    index = NeighborIndex(method=method, n_queries_hint=len(queries), **asdict(hnsw)).fit(base)
     idx, dist = index.search(queries, k=k, progress=progress)
     return Neighbors(idx, dist, index.report_)
 
