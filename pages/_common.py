@@ -22,7 +22,7 @@ from explorer.maps.projection import QUALITIES, UmapParams, map_quality, umap_pr
 from explorer.metrics.kernel_rows import KernelInfo, kernel_rows
 from explorer.metrics.vendi import cached_analysis
 from explorer.store.thumbnails import thumbnail_files
-from explorer.store.work import Cancelled, JobProgress, SharedWork
+from explorer.store.work import JobProgress, SharedWork
 from pages._flags import STORE_ERRORS, problem_line
 from pages._notices import flagged_message, plural
 from pages._sidebar import Choice
@@ -61,24 +61,19 @@ def memoized(key: tuple, compute):
     return shared_work().run(key, lambda job: compute(), inline=True)
 
 
-def memoized_aside(key: tuple, compute, *, slot: str) -> Callable[[], object]:
+def memoized_aside(key: tuple, compute) -> Callable[[], object]:
     """:func:`memoized` started on a thread of its own; returns a function that waits for the
     result. The page renders meanwhile: numpy's linear algebra releases the GIL, so a lasso's
     eigendecomposition runs on one core while the grid and charts are laid out on the other.
-    Not the shared pool, where it could queue behind a map being refined. ``slot`` names what
-    the key is for in this session: a computation superseded there before it starts (a newer
-    lasso) is skipped. ``compute`` must not call Streamlit (its thread has no script context)."""
+    Not the shared pool, where it could queue behind a map being refined. ``compute`` must not
+    call Streamlit (its thread has no script context)."""
     work = shared_work()
     if (value := work.get(key)) is not None:
         return lambda: value
-    latest = st.session_state.setdefault("_aside_latest", {})
-    latest[slot] = key
     result: Future = Future()
 
     def run() -> None:
         try:
-            if latest.get(slot) != key:
-                raise Cancelled(f"{slot}: superseded by a newer request")
             result.set_result(work.run(key, lambda job: compute(), inline=True))
         except BaseException as err:  # handed to the page, which raises it where it waits
             result.set_exception(err)

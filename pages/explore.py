@@ -165,8 +165,7 @@ def map_and_selection() -> None:
     picked = memoized(("selection", *shape_key), lambda: select_points(xy_all[rows], shape, rank_by=rank[rows]))
     chosen, ranked = rows[picked["indices"]], rows[picked["ranked"]]
     # the scores (a d x d eigendecomposition) are computed while the rest of the fragment renders
-    scores_of = memoized_aside(("selection-scores", *shape_key), lambda: scorer.scores(pos[rows][picked["indices"]]),
-                               slot="explore-scores")
+    scores_of = memoized_aside(("selection-scores", *shape_key), lambda: scorer.scores(pos[rows][picked["indices"]]))
     label = "Selection" if shape else "All filtered items"
     st.subheader(f"{label}: {plural(len(chosen), 'item')}")
     cards = st.container()

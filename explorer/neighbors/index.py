@@ -269,7 +269,7 @@ class NeighborIndex:
                 exact_rows |= lost
             else:
                 kept_lost = int(lost.sum())
-            own[~own.any(axis=1), -1] = True
+            own[lost, -1] = True
             idx, dist = idx[~own].reshape(len(q), k), dist[~own].reshape(len(q), k)
         bad = np.flatnonzero(exact_rows)
         if len(bad):
