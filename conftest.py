@@ -246,9 +246,20 @@ def drive_map(at, *, selection=None, click=None, hover=None) -> None:
 
 def wait_idle(page, *, timeout: float = 60_000) -> None:
     """Wait until the app has no script run in flight: a click that lands while a rerun (a hover
-    card, say) is still running can be lost by Streamlit, and the next step would wait in vain."""
-    page.wait_for_timeout(300)  # a rerun just triggered may not show its running icon yet
-    page.locator('[data-testid="stStatusWidgetRunningIcon"]').first.wait_for(state="detached", timeout=timeout)
+    card, say) is still running can be lost by Streamlit, and elements of the run before stay on
+    the page beside their replacements until the run ends.
+
+    The app root's ``data-test-script-state`` must read idle on two looks 300 ms apart, because a
+    rerun just asked for may not have started on the first."""
+    idle = """() => {
+        const app = document.querySelector('[data-testid="stApp"]');
+        const state = app && app.getAttribute('data-test-script-state');
+        return state !== 'running' && state !== 'rerunRequested'
+            && !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]');
+    }"""
+    for _ in range(2):
+        page.wait_for_timeout(300)
+        page.wait_for_function(idle, timeout=timeout)
 
 
 def lasso(page, fractions):
