@@ -161,10 +161,17 @@ def stage_compare(x: np.ndarray, labels: np.ndarray, n_samples: int, dim: int, m
     sets = ["ref"] * len(x) + ["same"] * n_samples + ["collapsed"] * n_samples
     items = pd.DataFrame({"id": np.arange(len(data)).astype(str), "set": sets,
                           "label": np.concatenate([labels, good_labels, bad_labels]).astype(str)})
-    stages: list[str] = []
+    began: dict[str, float] = {}  # each step of the comparison and when it first reported
+
+    def note(done: int, total: int, stage: str) -> None:
+        began.setdefault(stage, time.perf_counter())
+
     with Stage("compare", data.nbytes):
-        c = Comparison(reference="ref", n_boot=5, neighbors=method).fit(
-            data, items, progress=lambda done, total, stage: stages.append(stage))
+        c = Comparison(reference="ref", n_boot=5, neighbors=method).fit(data, items, progress=note)
+    ended = time.perf_counter()
+    steps = sorted(began.items(), key=lambda kv: kv[1])
+    for (stage, t0), (_, t1) in zip(steps, [*steps[1:], ("", ended)]):
+        print(f"  {stage}: {t1 - t0:.1f} s")
     summary = c.summary()
     for name in ("same", "collapsed"):
         s = summary["sets"][name]
@@ -176,6 +183,8 @@ def stage_compare(x: np.ndarray, labels: np.ndarray, n_samples: int, dim: int, m
     print(f"  collapsed set: flagged classes = the 20 lost ones: {flagged == lost} "
           f"(flagged {len(flagged)}, lost {len(lost)}); same-law set flags {same_flags}")
     print(f"  neighbours: {summary['neighbors']}")
+    for name in ("same", "collapsed"):
+        print(f"  {name}'s sample balls (recall): {summary['sets'][name]['prdc_method']['sample_balls']}")
 
 
 def stage_prdc(dim: int) -> None:
