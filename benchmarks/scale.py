@@ -184,7 +184,8 @@ def stage_compare(x: np.ndarray, labels: np.ndarray, n_samples: int, dim: int, m
           f"(flagged {len(flagged)}, lost {len(lost)}); same-law set flags {same_flags}")
     print(f"  neighbours: {summary['neighbors']}")
     for name in ("same", "collapsed"):
-        print(f"  {name}'s sample balls (recall): {summary['sets'][name]['prdc_method']['sample_balls']}")
+        how = summary["sets"][name]["prdc_method"]
+        print(f"  {name}'s sample balls (recall): {how.get('sample_balls', how['balls'])}")
 
 
 def stage_prdc(dim: int) -> None:

@@ -60,8 +60,10 @@ def prdc(real: np.ndarray, fake: np.ndarray, *, k: int = 5, method: str = "auto"
     reference items give precision 1 and a density above 1.
 
     Small inputs are compared pair by pair (exact). Large ones go through the neighbour backend:
-    a range search with each ball's own radius finds every pair inside a ball (exact when the
-    index is, approximate with HNSW); ``method`` says how. The graphs of either set, when already made
+    a range search with each reference ball's own radius finds every pair inside one, and recall
+    asks of each reference item only whether some sample ball holds it
+    (:func:`explorer.neighbors.balls.inside_any_ball`); both are exact when the index is,
+    approximate with HNSW, and ``method`` says how. The graphs of either set, when already made
     (:func:`explorer.neighbors.graph.set_neighbors`), are reused.
 
     >>> real = np.array([[1.0, 0], [0.98, 0.2], [0, 1], [0.2, 0.98]])

@@ -8,13 +8,19 @@ thousand neighbours. The question per query is only a maximum, so it is asked as
 
 1. each query's ``known`` nearest centres (a search made anyway) settle most queries;
 2. a query not inside any of those can only be inside a ball wider than its distance to the
-   farthest of them, so only those balls are searched;
-3. on unit rows, q is inside ball j exactly when q·c_j − t_j ≥ 0 with t_j = 1 − r_j²/2. Written
-   as rows q' = [q, −1, 0] and c'_j = [c_j, t_j, √(1 − t_j²)], all of norm √2, that inner
-   product is 2 − |q' − c'_j|²/2: the best ball of a query is its nearest neighbour among the
-   c'_j, a 1-NN search on the neighbour backend (exact while cheap, HNSW or the GPU above).
-   The ball found is then checked with the original rows, so an approximate search can miss a
-   ball but never invent one.
+   farthest of them, so only those balls are searched (exact when the known lists are; from an
+   HNSW search, a true neighbour it missed is left out with its ball: measured, a handful of
+   queries in 5,000 even when every list misses one, none with real HNSW lists at recall 0.99);
+3. |q − c_j|² ≤ r_j² is a nearest-neighbour question in lifted rows: with t_j = 1 − r_j²/2,
+   q' = [q, −1, 0] and c'_j = [c_j, t_j, √(1 − t_j²)] have |q' − c'_j|² = |q − c_j|² − r_j² + 4,
+   so the ball a query is deepest inside is its nearest c'_j: a 1-NN search on the neighbour
+   backend (exact while cheap, HNSW or the GPU above). The ball found is checked with the
+   original rows, so an approximate search can miss a ball but never invent one.
+
+Measured on 3,000 balls and 6,000 queries (160-d) with every query left to step 3: HNSW at
+efSearch 64 agrees with every pair on 99.0% of queries (recall@1 0.82: all lifted rows lie at
+similar distances from a query, the hard case of graph search), at 256 on 99.6%, at 1,024 on
+99.98% for 9x the time. Step 3 uses 256 and is left only the queries steps 1 and 2 cannot settle.
 """
 from __future__ import annotations
 
@@ -23,7 +29,8 @@ import numpy as np
 from explorer.neighbors.exact import distance_blocks
 from explorer.neighbors.index import EXACT_WORK, NeighborIndex
 
-CHUNK = 65_536  # queries lifted at a time: the lifted copy of all of them would double their memory
+CHUNK = 16_384  # queries lifted at a time: the lifted copy of all of them would double their memory
+LIFTED_EF = 256  # efSearch of the lifted search (the module docstring says why)
 
 
 def inside_any_ball(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray, *,
@@ -46,7 +53,7 @@ def inside_any_ball(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray,
         valid = idx >= 0
         d2 = dist.astype(np.float64) ** 2
         inside = np.asarray((valid & (d2 <= radii2[np.where(valid, idx, 0)])).any(axis=1))
-        farthest = np.where(valid.all(axis=1), d2[:, -1], 0.0)  # a short list bounds nothing
+        farthest = np.where(valid.all(axis=1), d2.max(axis=1), 0.0)  # a short list bounds nothing
     settled = int(inside.sum())
     # open queries farthest from their known centres first: they need only the few widest balls
     # (an item of a class the samples lack: its exact test against those is cheap), and each next
@@ -55,8 +62,8 @@ def inside_any_ball(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray,
     open_rows = open_rows[np.argsort(-farthest[open_rows], kind="stable")]
     order = np.argsort(-radii2, kind="stable")
     how: dict = {"queries": len(queries), "balls": len(centres), "settled by the known neighbours": settled,
-                 "left": len(open_rows), "tested exactly": 0, "searched": 0}
-    index, kept, report = None, np.empty(0, dtype=np.int64), None
+                 "left": len(open_rows), "no ball wide enough": 0, "tested exactly": 0, "searched": 0}
+    index, kept, report, widest = None, np.empty(0, dtype=np.int64), None, 0
 
     def wider_than(threshold: float) -> np.ndarray:  # the balls of squared radius >= threshold
         return order[: int(np.searchsorted(-radii2[order], -threshold, side="right"))]
@@ -66,30 +73,44 @@ def inside_any_ball(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray,
         # beyond its known centres a query can only be inside a ball wider than the farthest of them
         wide = wider_than(farthest[rows].min())
         if not len(wide):
+            how["no ball wide enough"] += len(rows)
             continue
+        widest = max(widest, len(wide))
         if len(rows) * len(wide) <= EXACT_WORK or method == "exact":
             r2 = radii2[wide][None, :]
             for block, d2 in distance_blocks(queries[rows], centres[wide]):
                 inside[rows[block]] = (d2 <= r2).any(axis=1)
             how["tested exactly"] += len(rows)
             continue
-        if index is None:  # one lifted index, over every ball this and the later chunks need
-            kept = wider_than(farthest[open_rows].min())
+        if index is None or len(wide) > len(kept):
+            # the later chunks need more balls: the index over at least twice as many, so that it
+            # is made a few times at most, and never over more balls than the chunk needs by far
+            # (the fewer the balls, the better the graph search finds the deepest)
+            kept = order[: min(len(order), max(len(wide), 2 * len(kept)))]
             index = _lifted_index(centres, radii2, kept, method=method, n_queries=len(open_rows) - start)
-        q = np.column_stack([queries[rows], -np.ones(len(rows)), np.zeros(len(rows))]).astype(np.float32)
-        best, _ = index.search(q, k=1)
+        best, _ = index.search(_lift(queries[rows], -1.0, 0.0), k=1)
+        index.recall_sample = 0  # measured on the first chunk searched in this index only
         ball = kept[best[:, 0]]
-        diff = queries[rows].astype(np.float64) - centres[ball].astype(np.float64)
-        inside[rows] = np.einsum("ij,ij->i", diff, diff) <= radii2[ball]  # checked on the original rows
+        for at in range(0, len(rows), 4096):  # checked on the original rows, in float64
+            part = slice(at, at + 4096)
+            diff = queries[rows[part]].astype(np.float64) - centres[ball[part]]
+            inside[rows[part]] = np.einsum("ij,ij->i", diff, diff) <= radii2[ball[part]]
         how["searched"] += len(rows)
         report = report or index.report_
+    how["balls searched"] = widest
     if report is not None:
-        how["search"] = report.describe() + " (the ball of largest q·c − t, in the lifted rows)"
+        how["search"] = report.describe() + " (the ball each query is deepest inside, in the lifted rows)"
     return inside, how
+
+
+def _lift(rows: np.ndarray, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    out = np.empty((len(rows), rows.shape[1] + 2), dtype=np.float32)
+    out[:, :-2], out[:, -2], out[:, -1] = rows, a, b
+    return out
 
 
 def _lifted_index(centres: np.ndarray, radii2: np.ndarray, wide: np.ndarray, *, method: str,
                   n_queries: int) -> NeighborIndex:
     t = np.clip(1.0 - radii2[wide] / 2.0, -1.0, 1.0)  # a radius of 2 or more holds the whole sphere
-    lifted = np.column_stack([centres[wide], t, np.sqrt(1.0 - t * t)]).astype(np.float32)
-    return NeighborIndex(method=method, n_queries_hint=n_queries).fit(lifted)
+    return NeighborIndex(method=method, n_queries_hint=n_queries, ef_search=LIFTED_EF).fit(
+        _lift(centres[wide], t, np.sqrt(1.0 - t * t)))
