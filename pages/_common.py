@@ -172,11 +172,17 @@ def prepare() -> PageState:
     if len(result.skipped):
         with st.expander(f"{plural(len(result.skipped), 'item')} skipped, with the reasons", icon=":material/warning:"):
             st.dataframe(readable(result.skipped), hide_index=True)
-    chosen = [s for s in choice.sets if s in set(items["set"].astype(str))]
+    def choose() -> tuple[list[str], np.ndarray]:  # two passes over every item's set: once per choice
+        names = items["set"].astype(str)
+        present = [s for s in choice.sets if s in set(names.unique())]
+        mask = names.isin(present).to_numpy()
+        mask.setflags(write=False)  # shared by every page and session
+        return present, mask
+
+    chosen, mask = memoized(("chosen-sets", source, embedder.cache_key(), tuple(choice.sets)), choose)
     if not chosen:
         st.info("Choose at least one set in the sidebar.")
         st.stop()
-    mask = items["set"].astype(str).isin(chosen).to_numpy()
     return PageState(source, dataset, embedder, result, coords, items, chosen, mask, map_note, choice.kernel)
 
 
@@ -228,8 +234,10 @@ def kernel_of(state: PageState) -> tuple[np.ndarray, KernelInfo]:
     """The chosen sets' rows under the sidebar's kernel (their cosine is the kernel; the centre and
     bandwidth are the chosen sets' pooled ones), with how they were made. Plain cosine needs no
     copy: the embeddings themselves."""
-    if state.kernel == "cosine":
-        return state.result.embeddings[state.mask], KernelInfo("cosine")
+    if state.kernel == "cosine":  # the embeddings themselves when every set is chosen, else one copy kept
+        if state.mask.all():
+            return state.result.embeddings, KernelInfo("cosine")
+        return memoized(("cosine-rows", *state.key), lambda: state.result.embeddings[state.mask]), KernelInfo("cosine")
     return with_progress(("kernel-rows", *state.key),
                          in_stage(f"{state.kernel} kernel rows",
                                   lambda: kernel_rows(state.result.embeddings[state.mask], kernel=state.kernel)),

@@ -47,7 +47,7 @@ from pages._common import (
 )
 from pages._diagnostics import comparison_of, reference_choice
 from pages._inspect import hover_texts, inspect_map, opened_item, scored_table
-from pages._map import colour_of
+from pages._map import MAX_HOVER_TEXTS, colour_of
 from pages._sidebar import remembered_selectbox
 
 # Per-item numbers shown on a colour scale: column -> its name in the colour menu and the legend.
@@ -124,7 +124,6 @@ if not len(rows):
 keep_key = hash_key(keep)
 xy_all = state.coords[state.mask]
 rank = table["entropy"].to_numpy()
-texts = memoized(("hover-texts", *base), lambda: hover_texts(table))
 
 
 @st.fragment
@@ -136,6 +135,7 @@ def map_and_selection() -> None:
     color_by = remembered_selectbox("Colour by", options, name="colour", key="explore_color", where=left,
                                     default="label" if "label" in meta else "set",
                                     format_func=lambda c: names.get(c, c))
+    k = None
     derived: dict[str, np.ndarray] = {"flag": np.where(flagged, "flagged", "not flagged"),
                                       **{c: diagnostics[c].to_numpy() for c in diagnostics.columns}}
     if color_by == "cluster":
@@ -143,10 +143,16 @@ def map_and_selection() -> None:
                                    help="k-means on the unit-normalised embeddings of the chosen sets"))
         derived["cluster"] = clusters_of(state, k=k)
     column = derived[color_by] if color_by in derived else table[color_by].to_numpy()
-    colours = colour_of(column[rows], scale=color_by in scales, sets=state.chosen if color_by == "set" else None,
-                        reference=reference)
+    # a pass over every item's value (factorised strings): made once per colour and filter; flags
+    # and k change the derived columns, so they are in the key
+    variant = k if color_by == "cluster" else hash_key(flagged) if color_by == "flag" else None
+    colour_key = (*base, keep_key, color_by, reference, variant)
+    colours = memoized(("colours", *colour_key), lambda: colour_of(
+        column[rows], scale=color_by in scales, sets=state.chosen if color_by == "set" else None, reference=reference))
+    shown_texts = memoized(("shown-texts", *base, keep_key), lambda: hover_texts(table.iloc[rows])) if len(
+        rows) <= MAX_HOVER_TEXTS else None  # above, a point's text comes with its hover card
     events = inspect_map(xy_all[rows], table, rows, key=f"explore_map:{keep_key}", name="explore",
-                         texts=[texts[i] for i in rows], title=names.get(color_by, color_by), **colours)
+                         texts=shown_texts, title=names.get(color_by, color_by), **colours)
     st.caption(f"Map: {state.map_note}.")
 
     shape = events.selection
@@ -171,7 +177,7 @@ def map_and_selection() -> None:
     cards = st.container()
     made_of = st.columns(2)
     for where, by in zip(made_of, ("set", "label")):
-        parts = composition(table, chosen, by=by)
+        parts = memoized(("composition", *shape_key, by), lambda by=by: composition(table, chosen, by=by))
         if len(parts) > 1 or by == "set":
             bar_chart(pd.Series(parts, name="items").rename_axis(by), where=where)
     part = page_slice(len(ranked), key=f"explore_page:{keep_key}")

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,6 +210,18 @@ class SharedWork:
             return "running", job.progress
         err = job.future.exception()
         return ("failed", f"{type(err).__name__}: {err}") if err is not None else ("done", job.future.result())
+
+    def wait_background(self, timeout: float | None = None) -> bool:
+        """Wait until every background computation started so far has ended (benchmarks time
+        the pages without a map being refined beside them); False if ``timeout`` came first.
+
+        >>> work = SharedWork()
+        >>> work.start("k", lambda job: 7); work.wait_background(timeout=5)
+        True
+        """
+        with self._lock:
+            pending = [job.future for job in self._background.values()]
+        return not futures_wait(pending, timeout=timeout).not_done
 
     def _start(self, key: Any, compute: Callable[[Job], Any]) -> tuple[Job, Callable[[], None]]:
         job = Job(key)
