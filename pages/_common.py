@@ -154,7 +154,7 @@ def prepare() -> PageState:
         st.info("Choose a dataset in the sidebar.")
         st.stop()
     dataset, source = choice.dataset, choice.source
-    modality = "text" if (dataset.items["kind"] == "text").any() else "image"
+    modality = dataset.modality
     embedder, notice = cached_embedder(choice.embedder_name, modality)
     if notice and dataset.vectors is None:  # one compact line; the reason on demand
         st.caption(f":material/cloud_off: Offline: using {embedder.name}", help=notice)

@@ -65,7 +65,6 @@ base = (state.source, state.embedder.cache_key(), tuple(state.chosen))  # every 
 
 table = scored_table(state, analysis)  # shared between reruns: never modified below
 kernel_rows_k = kernel_of(state)[0]  # the chosen sets' rows under the sidebar's kernel
-ids = table["id"].to_numpy()
 flagged = table["id"].isin(reasons).to_numpy() if reasons else np.zeros(len(table), dtype=bool)
 
 # filters apply to the map, the scores and the grid alike
@@ -185,7 +184,7 @@ def map_and_selection() -> None:
                "Click an item on the map to open it.")
     item_grid(table.iloc[ranked[part]], extra=["entropy"])
     if shape:
-        flag_form(ids[chosen].tolist(), flags, key="explore_flag")
+        flag_form(table["id"].iloc[chosen].tolist(), flags, key="explore_flag")
     opened_item(state, table, rows, name="explore", derived=derived, diagnostics=full)
     scores = scores_of()
     if scores:

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from explorer.embed.registry import resolve_embedder
 
     dataset = load_dataset(args.source, allow_outside=args.allow_outside)
-    modality = "text" if (dataset.items["kind"] == "text").any() else "image"
+    modality = dataset.modality
     embedder, notice = resolve_embedder(args.model, pretrained=args.pretrained, device=args.device,
                                         modality=modality, precision=args.precision)
     if notice and args.model != "auto":

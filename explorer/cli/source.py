@@ -27,7 +27,7 @@ def embed_source(args: argparse.Namespace, *, progress: Callable | None = None):
     from explorer.embed.registry import resolve_embedder
 
     dataset = load_dataset(args.source, allow_outside=args.allow_outside)
-    modality = "text" if (dataset.items["kind"] == "text").any() else "image"
+    modality = dataset.modality
     embedder, notice = resolve_embedder(args.model, modality=modality)
     if notice and dataset.vectors is None:  # precomputed vectors use no embedder: nothing to say
         print(f"notice: {notice}", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +47,15 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.items)
 
-    @property
+    @cached_property
     def sets(self) -> list[str]:
+        """The set names, sorted (a pass over every item: made once; the items are not changed)."""
         return sorted(self.items["set"].astype(str).unique())
+
+    @cached_property
+    def modality(self) -> str:
+        """``"text"`` when any item is a text, else ``"image"`` (what the embedder is chosen for)."""
+        return "text" if (self.items["kind"] == "text").any() else "image"
 
     def select_sets(self, sets: list[str]) -> Dataset:
         mask = self.items["set"].astype(str).isin(sets).to_numpy()
