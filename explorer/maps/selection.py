@@ -43,8 +43,8 @@ def _even_odd(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
     # An edge can only be crossed by the rays of points within its y-span, so with the points
     # sorted by y each edge touches one contiguous run of them: the work is the points times the
     # edges that span them (two for a round lasso), not the points times all edges. Measured on
-    # 1M map points, a 64-vertex lasso holding 22%: 0.55 s edge by edge over every point of the
-    # bounding box, XX s this way.
+    # 1M map points, a 64-vertex lasso holding 24% (362k in its bounding box), on a busy machine:
+    # 136 ms edge by edge over every point of the box, 68 ms this way (most of it the sort).
     order = np.argsort(xy[:, 1], kind="stable")
     px, py = xy[order, 0], xy[order, 1]
     inside = np.zeros(len(xy), dtype=bool)
