@@ -225,6 +225,12 @@ def page_rerun(source: Path | None, *, repeats: int, profile: str | None, lasso:
         compare_reference(at, data[0], data[3])
     if profile:
         profile_rerun(at, profile)
+        if lasso is not None:  # and one new lasso, a shape not drawn before
+            from conftest import drive_map
+
+            shape = {"lasso": [[x * 0.97, y * 1.01] for x, y in lasso]}
+            profile_rerun(at, profile.replace(".prof", "") + "-lasso.prof",
+                          action=lambda: drive_map(at, selection=shape), what="one new lasso")
 
 
 def compare_reference(at, x: np.ndarray, items: pd.DataFrame) -> None:
@@ -263,9 +269,10 @@ def map_lasso(xy: np.ndarray) -> list:
                             centre[1] + radius[1] * 1.2 * np.sin(angles)]).tolist()
 
 
-def profile_rerun(at, out: str) -> None:
-    """cProfile one warm rerun. The page runs in the script runner's thread, which a profiler
-    started here would not see, so the profiler is started inside that thread."""
+def profile_rerun(at, out: str, *, action=None, what: str = "one warm rerun") -> None:
+    """cProfile ``action`` (default: one warm rerun). The page runs in the script runner's
+    thread, which a profiler started here would not see, so the profiler is started inside that
+    thread."""
     import cProfile
 
     from streamlit.runtime.scriptrunner.script_runner import ScriptRunner
@@ -281,11 +288,11 @@ def profile_rerun(at, out: str) -> None:
 
     ScriptRunner._run_script = profiled
     try:
-        at.run()
+        (action or at.run)()
     finally:
         ScriptRunner._run_script = original
     profiler.dump_stats(out)
-    print(f"profile of one warm rerun written to {out}")
+    print(f"profile of {what} written to {out}")
 
 
 def main() -> None:
@@ -295,7 +302,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="folder for the generated dataset (default: a temporary one)")
     parser.add_argument("--cache", type=Path, help="VENDISCOPE_CACHE for the page (default: a temporary one)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--profile", help="write a cProfile of one warm Explore rerun here")
+    parser.add_argument("--profile", help="write a cProfile of one warm Explore rerun here (and of a new lasso "
+                                          "beside it, as NAME-lasso.prof)")
     parser.add_argument("--skip-selection", action="store_true")
     parser.add_argument("--skip-page", action="store_true")
     parser.add_argument("--kmeans", type=int, default=5, help="first k of the k-means colouring rows (0: skip)")

@@ -159,7 +159,8 @@ def test_inside_any_ball_agrees_with_every_pair_also_for_far_wide_balls(rng, mon
     assert how["tested exactly" if path == "exact" else "searched"] == how["left"] > 0
     assert how["balls searched"] < 0.6 * len(centres)  # only the balls wide enough were searched
     if path == "lifted":
-        assert how["search"].startswith("hnsw")
+        assert how["search"].startswith("hnsw") and how["checked"] == min(1000, how["searched"])
+        assert 0.99 <= how["verdicts as exact"] <= 1
     assert not (got & ~truth).any()  # a ball found is checked on the original rows: never invented
     assert (got == truth).mean() >= 0.995  # HNSW may miss a ball now and then
     if path == "exact":
@@ -169,3 +170,18 @@ def test_inside_any_ball_agrees_with_every_pair_also_for_far_wide_balls(rng, mon
     # neighbours leave it only the queries they cannot settle
     alone, _ = inside_any_ball(queries, centres, radii, method="hnsw")
     assert (alone == truth).mean() >= 0.95 and not (alone & ~truth).any()
+
+
+def test_long_candidate_lists_are_searched_and_reranked_a_few_queries_at_a_time(monkeypatch):
+    from explorer.neighbors import hnsw as hnsw_module
+
+    # a range search grows lists to thousands of candidates: the blocks shrink so that the
+    # gathered candidates stay bounded, and the answer is the same as with one large block
+    x, _ = mixture(3_000, dim=160, clusters=6, seed=8)
+    graph = hnsw_module.HnswGraph().fit(x)
+    whole = graph.search(x[:300], k=200, ef=64)
+    monkeypatch.setattr(hnsw_module, "RESULT_ENTRIES", 2_000)  # 2 queries x 800 candidates at a time
+    monkeypatch.setattr(hnsw_module, "RERANK_FLOATS", 160 * 800 * 3)  # 3 queries re-ranked at a time
+    blocked = graph.search(x[:300], k=200, ef=64)
+    np.testing.assert_array_equal(whole[0], blocked[0])
+    np.testing.assert_array_equal(whole[1], blocked[1])

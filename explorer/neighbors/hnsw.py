@@ -21,7 +21,11 @@ RERANK = 4  # candidates per neighbour asked of the projected graph, re-ranked e
 EF_CONSTRUCTION = 100  # not faiss's 40: explorer.neighbors.index says why
 PCA_SAMPLE = 50_000  # rows the projection is fitted on
 CHUNK = 65_536  # rows added or searched at a time (progress, cancellation)
-RERANK_BLOCK = 1_024  # queries re-ranked at a time: block x candidates x d floats
+RERANK_BLOCK = 1_024  # queries re-ranked at a time, at most: block x candidates x d floats
+# and at most this many gathered floats (64 MB): a range search grows lists to thousands of
+# candidates, and 1,024 queries x 4,096 candidates x 256 dimensions had gathered 4 GB at once
+RERANK_FLOATS = 1 << 24
+RESULT_ENTRIES = 1 << 24  # candidates faiss returns at a time (192 MB of indices and distances)
 
 
 @dataclass(frozen=True)
@@ -112,8 +116,9 @@ class HnswGraph:
         self.index_.hnsw.efSearch = max(ef, wanted)
         idx = np.empty((len(q), k), dtype=np.int64)
         dist = np.empty((len(q), k), dtype=np.float32)
-        for start in range(0, len(q), CHUNK):
-            rows = slice(start, min(len(q), start + CHUNK))
+        chunk = max(1, min(CHUNK, RESULT_ENTRIES // wanted))  # a long list each: fewer queries at a time
+        for start in range(0, len(q), chunk):
+            rows = slice(start, min(len(q), start + chunk))
             d2, found = self.index_.search(self._project(q[rows]), wanted)
             if projected:
                 found, d2 = self._rerank(q[rows], found, k)
@@ -131,8 +136,9 @@ class HnswGraph:
         out_i = np.empty((len(q), k), dtype=np.int64)
         out_d = np.empty((len(q), k), dtype=np.float32)
         sq_q = np.einsum("ij,ij->i", q, q)
-        for start in range(0, len(q), RERANK_BLOCK):
-            rows = slice(start, min(len(q), start + RERANK_BLOCK))
+        block = max(1, min(RERANK_BLOCK, RERANK_FLOATS // max(1, found.shape[1] * q.shape[1])))
+        for start in range(0, len(q), block):
+            rows = slice(start, min(len(q), start + block))
             cand = found[rows]
             valid = cand >= 0
             safe = np.where(valid, cand, 0)
