@@ -151,10 +151,16 @@ def test_inside_any_ball_agrees_with_every_pair_also_for_far_wide_balls(rng, mon
     truth = (d2 <= radii[None, :] ** 2).any(axis=1)
     assert 0.6 < truth.mean() < 0.9 and truth[labels >= 8].sum() >= 40
     if path == "lifted":
-        monkeypatch.setattr(balls_module, "EXACT_WORK", 0)
+        monkeypatch.setattr(balls_module, "BALL_WORK", 0)
     # exact known lists: the pruning to wide balls is then exact too, and so is the exact path
     near = exact_cross_knn(queries, centres, k=16)
     got, how = inside_any_ball(queries, centres, radii, known=near, method="hnsw")
+    # lists lengthened for the queries left open settle some more, and the answer stays
+    longer, how_longer = inside_any_ball(queries, centres, radii, known=near, method="hnsw",
+                                         index=NeighborIndex(method="exact").fit(centres))
+    assert how_longer["settled by longer lists"] > 0 and how_longer["left"] < how["left"]
+    if path == "exact":
+        np.testing.assert_array_equal(longer, truth)
     assert how["settled by the known neighbours"] > 0.5 * truth.sum()  # the known lists did most of it
     assert how["tested exactly" if path == "exact" else "searched"] == how["left"] > 0
     assert how["balls searched"] < 0.6 * len(centres)  # only the balls wide enough were searched

@@ -148,7 +148,7 @@ def _range_balls(real_index, fake_index, real_radii, fake_radii, *, candidates: 
     ratio[outside] = (dist[outside] / np.maximum(real_radii[cand[outside]], 1e-12)).min(axis=1)
     nearest_idx, nearest_d2 = cand[:, 0], dist[:, 0].astype(np.float64) ** 2
     f_lim = np.sqrt(fake_radii.astype(np.float64) ** 2 + SLACK)
-    recalled, recall_how = inside_any_ball(real_index.base_, fake_index.base_, f_lim, known=near,
+    recalled, recall_how = inside_any_ball(real_index.base_, fake_index.base_, f_lim, known=near, index=fake_index,
                                            method=fake_index.method_)
     return real_counts, fake_counts, ratio, rarity, nearest_idx, nearest_d2, recalled, {
         "balls": "range search with each reference ball's radius (every pair inside one); recall by the "
