@@ -145,7 +145,7 @@ def map_and_selection() -> None:
     # a pass over every item's value (factorised strings): made once per colour and filter; flags
     # and k change the derived columns, so they are in the key
     variant = k if color_by == "cluster" else hash_key(flagged) if color_by == "flag" else None
-    colour_key = (*base, keep_key, color_by, reference, variant)
+    colour_key = (*state.key, keep_key, color_by, reference, variant)  # the kernel too: contributions are colours
     colours = memoized(("colours", *colour_key), lambda: colour_of(
         column[rows], scale=color_by in scales, sets=state.chosen if color_by == "set" else None, reference=reference))
     shown_texts = memoized(("shown-texts", *base, keep_key), lambda: hover_texts(table.iloc[rows])) if len(

@@ -177,6 +177,19 @@ def test_explore_colours_by_cluster_and_keeps_scores_and_grid(sample_page):
     assert not at.exception, at.exception
     assert sorted(map_points(at)[1]["names"]) == ["c0", "c1", "c2", "c3"]
 
+    # colours are kept between reruns under what they depend on: the kernel too, since another
+    # kernel gives every item another contribution
+    from explorer.metrics.vendi import cached_analysis
+
+    colour.set_value("entropy").run()
+    centred = cached_analysis(kernel_rows(result.embeddings, kernel="centred")[0])["entropy"]
+    np.testing.assert_allclose(map_points(at)[0]["c"], centred, rtol=1e-5)
+    at.sidebar.selectbox(key="kernel").set_value("cosine").run()
+    assert not at.exception, at.exception
+    cosine = cached_analysis(result.embeddings)["entropy"]
+    np.testing.assert_allclose(map_points(at)[0]["c"], cosine, rtol=1e-5)
+    assert not np.allclose(centred, cosine, rtol=1e-3)
+
 
 @pytest.mark.slow
 def test_explore_box_selection_paging_and_a_clicked_item(sample_page):
