@@ -174,7 +174,8 @@ def prepare() -> PageState:
             st.dataframe(readable(result.skipped), hide_index=True)
     def choose() -> tuple[list[str], np.ndarray]:  # two passes over every item's set: once per choice
         names = items["set"].astype(str)
-        present = [s for s in choice.sets if s in set(names.unique())]
+        there = set(names.unique())
+        present = [s for s in choice.sets if s in there]
         mask = names.isin(present).to_numpy()
         mask.setflags(write=False)  # shared by every page and session
         return present, mask
@@ -232,9 +233,9 @@ def _map_progress(full_key: tuple) -> None:
 
 def kernel_of(state: PageState) -> tuple[np.ndarray, KernelInfo]:
     """The chosen sets' rows under the sidebar's kernel (their cosine is the kernel; the centre and
-    bandwidth are the chosen sets' pooled ones), with how they were made. Plain cosine needs no
-    copy: the embeddings themselves."""
-    if state.kernel == "cosine":  # the embeddings themselves when every set is chosen, else one copy kept
+    bandwidth are the chosen sets' pooled ones), with how they were made. Plain cosine: the
+    embeddings themselves when every set is chosen, else their chosen rows, copied once and kept."""
+    if state.kernel == "cosine":
         if state.mask.all():
             return state.result.embeddings, KernelInfo("cosine")
         return memoized(("cosine-rows", *state.key), lambda: state.result.embeddings[state.mask]), KernelInfo("cosine")
@@ -256,6 +257,8 @@ def kernel_note(info: KernelInfo) -> str:
 def analysis_of(state: PageState) -> dict:
     """Spectrum, modes and per-item contributions of the chosen sets under the sidebar's kernel
     (disk-cached); ``"kernel_note"`` says how they were made."""
+    if (done := memo_get(("analysis", *state.key))) is not None:
+        return done  # without asking for the kernel's rows, which may have left the memo
     n = int(state.mask.sum())
     rows, info = kernel_of(state)  # made here, in the page's thread: it may show its own progress
 

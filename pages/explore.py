@@ -64,7 +64,8 @@ base = (state.source, state.embedder.cache_key(), tuple(state.chosen))  # every 
 
 
 table = scored_table(state, analysis)  # shared between reruns: never modified below
-kernel_rows_k = kernel_of(state)[0]  # the chosen sets' rows under the sidebar's kernel
+# the chosen sets' rows under the sidebar's kernel (plain cosine: the scorer reads the embeddings)
+kernel_rows_k = None if state.kernel == "cosine" else kernel_of(state)[0]
 flagged = table["id"].isin(reasons).to_numpy() if reasons else np.zeros(len(table), dtype=bool)
 
 # filters apply to the map, the scores and the grid alike
@@ -145,7 +146,9 @@ def map_and_selection() -> None:
     # a pass over every item's value (factorised strings): made once per colour and filter; flags
     # and k change the derived columns, so they are in the key
     variant = k if color_by == "cluster" else hash_key(flagged) if color_by == "flag" else None
-    colour_key = (*state.key, keep_key, color_by, reference, variant)  # the kernel too: contributions are colours
+    # the kernel too (contributions are colours), and whether the name is a diagnostic's score
+    # (with the diagnostics on) or a column of the dataset's own that bears the same name
+    colour_key = (*state.key, keep_key, color_by, reference, variant, color_by in derived, tuple(diagnostics.columns))
     colours = memoized(("colours", *colour_key), lambda: colour_of(
         column[rows], scale=color_by in scales, sets=state.chosen if color_by == "set" else None, reference=reference))
     shown_texts = memoized(("shown-texts", *base, keep_key), lambda: hover_texts(table.iloc[rows])) if len(
@@ -166,7 +169,8 @@ def map_and_selection() -> None:
                            in_stage("the Gram matrix that scores selections",
                                     lambda: SubsetScorer(q=DEFAULT_ORDERS).fit(fit_on, rows=fit_rows)),
                            label=f"Preparing the selection scores of {plural(len(set_rows), 'item')}")
-    shape_key = (*state.key, keep_key, json.dumps(shape, sort_keys=True))
+    # the map too: a shape drawn on the draft selects other items on the full map
+    shape_key = (*state.key, state.map_note, keep_key, json.dumps(shape, sort_keys=True))
     picked = memoized(("selection", *shape_key), lambda: select_points(xy_all[rows], shape, rank_by=rank[rows]))
     chosen, ranked = rows[picked["indices"]], rows[picked["ranked"]]
     # the scores (a d x d eigendecomposition) are computed while the rest of the fragment renders
