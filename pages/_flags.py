@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+import pandas as pd
 import streamlit as st
 
-from explorer.store.export import FORMATS, export_table, to_bytes
+from explorer.store.export import export_table
 from explorer.store.flags import FlagStore
+from pages._downloads import download_buttons
 from pages._notices import notify, plural
 from pages._sidebar import Choice
 
@@ -44,9 +46,6 @@ def _flags_panel(choice: Choice) -> None:
         if table.empty:
             st.caption("Nothing flagged yet. Flags are saved with the dataset's cache and survive restarts.")
             return
-        reasons = flags.reasons()
-        items = choice.dataset.items
-        export = export_table(items[items["id"].isin(reasons)], reasons=reasons)
         st.dataframe(table[["id", "reason", "source"]], hide_index=True, height=min(300, 40 + 35 * len(table)))
         labels = [f"{i} — {r}" for i, r in zip(table["id"], table["reason"])]
         picked = st.multiselect("Flags to remove", labels, key="unflag_pick")
@@ -61,6 +60,11 @@ def _flags_panel(choice: Choice) -> None:
             ids = table.loc[table["reason"] == old, "id"].tolist()
             notify(f"Renamed {plural(flags.rename(ids, reason=old, to=new), 'flag')}")
             st.rerun()
-        for column, fmt in zip(st.columns(len(FORMATS)), FORMATS):
-            column.download_button(f"{fmt.upper()}", to_bytes(export, fmt), file_name=f"flagged.{fmt}",
-                                   key=f"download_{fmt}", icon=":material/download:", help=f"Flagged items as {fmt}")
+        download_buttons(lambda: flagged_export(flags, choice.dataset.items), label="", stem="flagged",
+                         key="download", help="Flagged items")
+
+
+def flagged_export(flags: FlagStore, items) -> pd.DataFrame:
+    """The flagged items with their reasons, as the flags stand when the download is asked for."""
+    reasons = flags.reasons()
+    return export_table(items[items["id"].isin(reasons)], reasons=reasons)

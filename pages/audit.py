@@ -7,9 +7,10 @@ import streamlit as st
 
 from explorer.compare.audit import cached_audit
 from explorer.diagnostics import describe, flag_masks, flag_with_reasons
-from explorer.store.export import FORMATS, export_table, to_bytes
+from explorer.store.export import export_table
 from explorer.store.flags import FlagStore
 from pages._common import item_grid, page_slice, plural, prepare, with_progress
+from pages._downloads import download_buttons
 from pages._notices import flagged_message
 
 GROUPS_PER_PAGE = 6
@@ -79,7 +80,5 @@ for column, d in zip(st.columns(max(1, len(masks))), masks):
                      icon=":material/flag:"):
         st.toast(flagged_message(flag_with_reasons(flags, table, d), int(masks[d].sum())),
                  icon=":material/flag:")
-export = export_table(items, reasons=flags.reasons(), scores=table.drop(columns=["id"]))
-for column, fmt in zip(st.columns(len(FORMATS)), FORMATS):
-    column.download_button(f"Audit {fmt.upper()}", to_bytes(export, fmt), file_name=f"audit.{fmt}",
-                           key=f"audit_download_{fmt}", icon=":material/download:")
+download_buttons(lambda: export_table(items, reasons=flags.reasons(), scores=table.drop(columns=["id"])),
+                 label="Audit", stem="audit", key="audit_download")

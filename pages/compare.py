@@ -8,10 +8,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.diagnostics import describe, flag_masks, flag_with_reasons, reasons_of
-from explorer.store.export import FORMATS, export_table, to_bytes
+from explorer.store.export import export_table
 from explorer.store.flags import FlagStore
 from pages._common import NEUTRAL, item_grid, memoized, plural, prepare, readable
 from pages._diagnostics import comparison_of, reference_choice
+from pages._downloads import download_buttons
 from pages._inspect import hover_texts, inspect_map, opened_item
 from pages._notices import flagged_message
 from pages._prompts import prompt_section
@@ -153,7 +154,5 @@ if name != "—":
     if st.button(these, icon=":material/flag:", key="flag_diag"):
         st.toast(flagged_message(flag_with_reasons(flags, table, name), len(reasons)), icon=":material/flag:")
 
-export = export_table(items, reasons=flags.reasons(), scores=table.drop(columns=["id"]))
-for column, fmt in zip(st.columns(len(FORMATS)), FORMATS):
-    column.download_button(f"Diagnostics {fmt.upper()}", to_bytes(export, fmt), file_name=f"diagnostics.{fmt}",
-                           key=f"diag_download_{fmt}", icon=":material/download:")
+download_buttons(lambda: export_table(items, reasons=flags.reasons(), scores=table.drop(columns=["id"])),
+                 label="Diagnostics", stem="diagnostics", key="diag_download")

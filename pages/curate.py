@@ -11,9 +11,10 @@ from explorer.curate.select import QUOTAS, SUBSET_FLAGS, cached_selection, flagg
 from explorer.diagnostics.duplicates import DEFAULT_ALPHA
 from explorer.metrics.spectrum import DEFAULT_ORDERS, order_label
 from explorer.store.cache import hash_key
-from explorer.store.export import FORMATS, export_table, to_bytes
+from explorer.store.export import export_table
 from explorer.store.flags import FlagStore
 from pages._common import NEUTRAL, item_grid, memoized, page_slice, prepare, readable, with_progress
+from pages._downloads import download_buttons
 from pages._flags import STORE_ERRORS, problem_line
 from pages._inspect import hover_texts, inspect_map
 from pages._notices import flagged_message, plural
@@ -105,7 +106,5 @@ if st.button(f"Flag {plural(len(rows), 'item')}: {reason}", key="curate_flag", i
         st.error(f"The flags were not saved: {problem_line(err)}", icon=":material/error:")
     else:
         st.toast(flagged_message(added, len(rows)), icon=":material/flag:")
-export = export_table(items.iloc[rows], reasons=flags.reasons(), scores=picks[["rank", "gain"]])
-for place, fmt in zip(st.columns(len(FORMATS)), FORMATS):
-    place.download_button(f"Subset {fmt.upper()}", to_bytes(export, fmt), file_name=f"diverse-subset.{fmt}",
-                          key=f"curate_download_{fmt}", icon=":material/download:")
+download_buttons(lambda: export_table(items.iloc[rows], reasons=flags.reasons(), scores=picks[["rank", "gain"]]),
+                 label="Subset", stem="diverse-subset", key="curate_download")

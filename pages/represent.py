@@ -11,9 +11,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.curate.represent import cached_represent, read_target
-from explorer.store.export import FORMATS, to_bytes
 from explorer.store.flags import FlagStore
 from pages._common import in_stage, plural, prepare, readable, with_progress
+from pages._downloads import download_buttons
 from pages._flags import STORE_ERRORS, problem_line
 from pages._notices import flagged_message
 
@@ -102,6 +102,4 @@ if flagged:
             st.toast(flagged_message(added, sum(len(rs) for rs in flagged.values())), icon=":material/flag:")
 else:
     st.caption("No group is flagged.")
-for column, fmt in zip(st.columns(len(FORMATS)), FORMATS):
-    column.download_button(f"Groups {fmt.upper()}", to_bytes(shown, fmt), file_name=f"representation.{fmt}",
-                           key=f"represent_download_{fmt}", icon=":material/download:")
+download_buttons(lambda: shown, label="Groups", stem="representation", key="represent_download")

@@ -110,7 +110,7 @@ def test_flags_are_listed_unflagged_renamed_and_exported_from_every_page(shared_
         assert [t.value for t in at.toast] == ["Renamed 1 flag"]
         assert {k: sorted(v) for k, v in store.reasons().items()} == {"real/0/real_0000.png": ["blurry", "odd one"]}
         csv = next(b for b in at.sidebar.get("download_button") if b.proto.label == "CSV")
-        assert csv.proto.url  # served as a download
+        assert csv.proto.deferred_file_id  # made when clicked
     finally:
         store.remove(["real/0/real_0000.png", "gmm/3/gmm_0300.png"])  # the shared cache is shared
 

@@ -46,4 +46,4 @@ def test_the_curate_page_picks_k_items_shows_them_and_flags_them(tmp_path):
     again = next(d.value for d in at.dataframe if "gain" in d.value.columns)
     assert len(again) == 11 and first[0] not in again["id"].tolist()
     csv = next(b for b in at.get("download_button") if b.proto.label == "Subset CSV")
-    assert csv.proto.url
+    assert csv.proto.deferred_file_id

@@ -128,6 +128,40 @@ def test_a_broken_plugin_is_an_input_error_naming_it(tmp_path, monkeypatch, caps
     assert "bad.py" in err and "boom" in err and "internal error" not in err
 
 
+def test_an_installed_packages_entry_point_is_loaded_once_per_process(tmp_path, monkeypatch):
+    """`vendiscope.diagnostics` entry points register like a plugin file; the installed packages'
+    metadata is read once (every rerun of the app asks for the registry), again after forget_plugins."""
+    import importlib.metadata
+
+    (tmp_path / "pkg_off_centre.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry = importlib.metadata.EntryPoint(name="off_centre", value="pkg_off_centre", group="vendiscope.diagnostics")
+    scans = []
+
+    def entry_points(*, group):
+        scans.append(group)
+        return [entry] if group == "vendiscope.diagnostics" else []
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    forget_plugins()
+    try:
+        assert "off_centre" in registered() and "off_centre" in registered()
+        assert scans == ["vendiscope.diagnostics"]
+        forget_plugins()
+        registered()
+        assert len(scans) == 2
+        broken = importlib.metadata.EntryPoint(name="broken", value="no_such_module_here", group="vendiscope.diagnostics")
+        monkeypatch.setattr(importlib.metadata, "entry_points", lambda *, group: [broken])
+        forget_plugins()
+        with pytest.raises(InputError, match=r"'broken'.*no_such_module_here"):
+            registered()
+    finally:
+        registry.unregister("off_centre")
+        sys.modules.pop("pkg_off_centre", None)
+        monkeypatch.undo()
+        forget_plugins()
+
+
 def test_results_hold_structured_reasons():
     class Demo(registry.Diagnostic):
         name, description = "demo", "a demo"

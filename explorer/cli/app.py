@@ -25,8 +25,12 @@ APP_PACKAGE = "vendiscope_app"
 # what .streamlit/config.toml says for a checkout, passed explicitly so any folder works.
 # disableDataExport: Streamlit's own "Download as CSV" of a table would pass formulas through
 # (the app's downloads neutralise them); showErrorDetails "type": a visitor sees an error's type,
-# never its traceback, message or the server's paths (those go to the server's log)
+# never its traceback, message or the server's paths (those go to the server's log).
+# runner.postScriptGC: Streamlit runs a full gc.collect(2) after every rerun, which held the GIL for
+# a third of the server's CPU under load (py-spy, benchmarks/load.py); Python's own generational
+# collector still frees cycles, and the load benchmark shows the memory flat over two rounds
 STREAMLIT_OPTIONS = {"server.headless": "true", "server.runOnSave": "false", "server.fileWatcherType": "none",
+                     "runner.postScriptGC": "false",
                      "browser.gatherUsageStats": "false", "client.toolbarMode": "minimal",
                      "client.disableDataExport": "true", "client.showErrorDetails": "type"}
 
