@@ -1,21 +1,26 @@
-"""Many users at once: N headless browser sessions against one local `vendiscope app` for a fixed
-time, each repeating the same actions (open Overview, Explore, Modes and Compare, draw a lasso on
-Explore). Prints per-action p50/p90/max for one user and for N users, their p90 ratio (target
-<= 2), and the server's RSS over two identical rounds of N users (target: flat within 10%).
+"""Many users at once: N sessions against one local `vendiscope app` for a fixed time, each
+repeating the same actions (open Overview, Explore, Modes and Compare, draw a lasso on Explore).
+Prints per-action p50/p90/max for one user and for N users, their p90 ratio (target <= 2), the
+server's CPU per action, and its RSS over two identical rounds of N users (target: flat within 10%).
 
-    python benchmarks/load.py [--sessions 6] [--seconds 60] [--client-nice 19] [--navigate links|reload]
+    python benchmarks/load.py [--sessions 6] [--seconds 60] [--client protocol|links|reload] [--client-nice 19]
 
-``--navigate links`` (the default) opens each page by its sidebar link, as a user does: one
-browser session, the app's JavaScript loaded once. ``reload`` opens each page by its URL, a new
-page load each time (the browser loads and starts Streamlit's frontend again and the server
-starts a new session): the worst case, and what this benchmark measured before.
+``--client protocol`` (the default) is a visitor without a browser (benchmarks/st_session.py): it
+speaks Streamlit's WebSocket protocol, asks for pages and lassos as the browser does, keeps a
+browser's message cache and fetches the thumbnails each run refers to, and draws nothing. An action
+is timed until the server has answered it (script finished, no new run within 150 ms, media
+fetched): what the server makes each user wait for, which is what grows with the number of users.
 
-The browsers stand in for the users' own machines. On one small machine their rendering (six
-Chromiums drawing pages) competes with the server for the same cores and is measured as server
-latency, so they run at ``--client-nice`` (19 by default; 0 puts them on equal terms with the
-server, the worst case of a server that shares its machine with its users' browsers).
+``--client links`` and ``reload`` drive headless Chromiums instead, and also time the drawing.
+``links`` opens each page by its sidebar link, as a user does (the app's JavaScript loaded once);
+``reload`` opens each page by its URL (a new page load and server session each time: the worst
+case). The browsers stand in for the users' own machines, but on one small machine their drawing
+(six Chromiums) competes with the server for the same cores: Chromium sets its own processes'
+priorities, so ``--client-nice`` does not keep them out of the server's way, and with 2 cores the
+six browsers alone need more CPU per round of actions than one user's whole action takes.
 
-Needs Chromium (/usr/bin/chromium) and the playwright package (never `playwright install`).
+Needs Chromium (/usr/bin/chromium) and the playwright package for the browser clients (never
+`playwright install`).
 """
 from __future__ import annotations
 
@@ -74,12 +79,12 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def measured_round(url: str, sessions: int, seconds: float, navigate: str, server: int) -> dict[str, list[float]]:
+def measured_round(url: str, sessions: int, seconds: float, client: str, server: int) -> dict[str, list[float]]:
     """A round, and the server's share of the machine during it: its CPU seconds per action and
     the cores it kept busy. When the server keeps well under one core busy while the users wait
     longer, the wait is the browsers' (they share these cores), not the server's."""
     cpu, start = cpu_seconds(server), time.monotonic()
-    timings = asyncio.run(round_of(url, sessions, seconds, navigate))
+    timings = asyncio.run(round_of(url, sessions, seconds, client))
     cpu, wall = cpu_seconds(server) - cpu, time.monotonic() - start
     actions = max(1, sum(map(len, timings.values())))
     print(f"    server: {cpu:.1f} CPU s over {wall:.0f} s, {cpu / actions:.2f} CPU s an action, "
@@ -168,15 +173,60 @@ async def user(browser, url: str, seconds: float, timings: dict[str, list[float]
     await context.close()
 
 
-async def round_of(url: str, sessions: int, seconds: float, navigate: str) -> dict[str, list[float]]:
-    from playwright.async_api import async_playwright
+async def protocol_user(url: str, seconds: float, timings: dict[str, list[float]], failures: list[str],
+                        timeout: float) -> None:
+    """A browserless visitor (benchmarks/st_session.py) doing what `user` does in Chromium; a lasso
+    is drawn over the same part of the map, in the map's own coordinates."""
+    from st_session import Session, arrow_frames
 
+    async with Session(url, timeout=timeout) as session:
+        await session.run()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for name, path, _, marker in PAGES[1:] + PAGES[:1]:
+                action = name
+                try:
+                    run = await session.run(page=path.strip("/"))
+                    if not any(marker in t for t in run.texts):
+                        failures.append(f"{name}: answered without {marker!r} ({run.status})")
+                        continue
+                    timings.setdefault(name, []).append(run.seconds)
+                    if name == "explore":
+                        action = "lasso"
+                        shape = lasso_shape(arrow_frames(map_ := session.component("vendiscope_map"))["points"])
+                        run = await session.run(widgets={map_.id: {"selection": shape, "hover": None}},
+                                                fragment=map_.fragment)
+                        if not any(t.startswith("Selection:") for t in run.texts):
+                            failures.append(f"lasso: answered without a selection ({run.status})")
+                            continue
+                        timings.setdefault("lasso", []).append(run.seconds)
+                except (asyncio.TimeoutError, LookupError) as err:
+                    failures.append(f"{action}: {type(err).__name__} {err}")
+
+
+def lasso_shape(points) -> dict:
+    """The browser's lasso (upper-left part of the map, a size no other lasso of the run has) in
+    the map's coordinates: screen y runs down, the map's y up."""
+    x, y = points.column("x").to_numpy(), points.column("y").to_numpy()
+    x0, x1, y0, y1 = float(x.min()), float(x.max()), float(y.min()), float(y.max())
+    reach = 0.3 + 0.3 * ((next(LASSOS) * 0.6180339887) % 1.0)
+    corners = [(0.1, 0.1), (reach, 0.1), (reach, reach), (0.1, reach)]
+    return {"lasso": [[x0 + fx * (x1 - x0), y1 - fy * (y1 - y0)] for fx, fy in corners]}
+
+
+async def round_of(url: str, sessions: int, seconds: float, client: str,
+                   timeout: float = ACTION_TIMEOUT_MS / 1000) -> dict[str, list[float]]:
     timings: dict[str, list[float]] = {}
     failures: list[str] = []
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        await asyncio.gather(*[user(browser, url, seconds, timings, navigate, failures) for _ in range(sessions)])
-        await browser.close()
+    if client == "protocol":
+        await asyncio.gather(*[protocol_user(url, seconds, timings, failures, timeout) for _ in range(sessions)])
+    else:
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            await asyncio.gather(*[user(browser, url, seconds, timings, client, failures) for _ in range(sessions)])
+            await browser.close()
     print(f"  {sessions} session(s): {sum(map(len, timings.values()))} actions answered, {len(failures)} not"
           + "".join(f"\n    {f}" for f in failures), flush=True)
     return timings
@@ -195,9 +245,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--client-nice", type=int, default=19, help="niceness of the browsers (0: as the server)")
-    parser.add_argument("--navigate", choices=("links", "reload"), default="links",
-                        help="open pages by their sidebar links (one page load a user) or by reloading their URL")
+    parser.add_argument("--client", choices=("protocol", "links", "reload"), default="protocol",
+                        help="browserless sessions (default), or Chromiums opening pages by their sidebar links "
+                             "(one page load a user) or by reloading their URL")
+    parser.add_argument("--client-nice", type=int, default=19, help="niceness of the clients (0: as the server)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="vendiscope-load-"))
     with socket.socket() as s:
@@ -209,6 +260,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped benchmark stops its server (finally)
     os.nice(args.client_nice)  # this process and the browsers it starts; the server started above keeps its own
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # st_session
     try:
         for _ in range(300):
             try:
@@ -227,12 +279,12 @@ def main() -> None:
 
         threading.Thread(target=sample, daemon=True).start()
         print("warming up (one pass of every page; the first computes and caches on disk)...", flush=True)
-        asyncio.run(round_of(url, 1, 1, args.navigate))
-        single = summary(measured_round(url, 1, args.seconds, args.navigate, server.pid))
+        asyncio.run(round_of(url, 1, 1, args.client, timeout=600))  # the first computes: minutes on a cold cache
+        single = summary(measured_round(url, 1, args.seconds, args.client, server.pid))
         marks = [len(samples)]
-        many = [summary(measured_round(url, args.sessions, args.seconds, args.navigate, server.pid))]
+        many = [summary(measured_round(url, args.sessions, args.seconds, args.client, server.pid))]
         marks.append(len(samples))
-        many.append(summary(measured_round(url, args.sessions, args.seconds, args.navigate, server.pid)))
+        many.append(summary(measured_round(url, args.sessions, args.seconds, args.client, server.pid)))
         marks.append(len(samples))
         stop.set()
     finally:

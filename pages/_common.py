@@ -290,7 +290,8 @@ def item_grid(view: pd.DataFrame, *, width: int = 72, extra: list[str] | None = 
     if "path" in view.columns:
         captions = [f"{s} · {lab}" + "".join(f" · {view[c].iloc[i]:.2f}" for c in (extra or []))
                     for i, (s, lab) in enumerate(zip(view["set"], view["label"].fillna("—")))]
-        st.image(thumbnails(view, width=width), caption=captions, width=width)
+        # JPEG named: st.image would otherwise open each file with Pillow to guess its format
+        st.image(thumbnails(view, width=width), caption=captions, width=width, output_format="JPEG")
     else:
         st.dataframe(readable(view[[c for c in ("id", "set", "label", "text", *(extra or [])) if c in view.columns]]),
                      hide_index=True)

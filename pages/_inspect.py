@@ -103,7 +103,8 @@ def item_panel(state: PageState, table: pd.DataFrame, i: int, *, rows: np.ndarra
     left, right = st.columns([1, 2])
     with left:
         if isinstance(item.get("path"), str) and item["path"]:
-            st.image(str(thumbnail_file(item["path"], size=320, digest=item.get("digest"))), width=320)
+            st.image(str(thumbnail_file(item["path"], size=320, digest=item.get("digest"))), width=320,
+                     output_format="JPEG")
         elif isinstance(item.get("text"), str):
             st.markdown(f"> {item['text']}")
         if st.button("Close", key=f"{name}_close", icon=":material/close:"):

@@ -31,7 +31,7 @@ def grid(side: str) -> None:
     labels = readable(rows[["label"]])["label"]  # a missing label shows as nothing, not "None"
     captions = [" · ".join(p for p in (str(s), lab, f"{v:+.2f}") if p) for s, lab, v in zip(rows["set"], labels, loads)]
     if "path" in rows.columns:
-        st.image(thumbnails(rows, width=80), caption=captions, width=80)
+        st.image(thumbnails(rows, width=80), caption=captions, width=80, output_format="JPEG")
     else:
         st.dataframe(readable(rows[[c for c in ("id", "set", "label", "text") if c in rows]]).assign(loading=loads),
                      hide_index=True)

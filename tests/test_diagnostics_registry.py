@@ -150,7 +150,8 @@ def test_an_installed_packages_entry_point_is_loaded_once_per_process(tmp_path, 
         forget_plugins()
         registered()
         assert len(scans) == 2
-        broken = importlib.metadata.EntryPoint(name="broken", value="no_such_module_here", group="vendiscope.diagnostics")
+        broken = importlib.metadata.EntryPoint(name="broken", value="no_such_module_here",
+                                               group="vendiscope.diagnostics")
         monkeypatch.setattr(importlib.metadata, "entry_points", lambda *, group: [broken])
         forget_plugins()
         with pytest.raises(InputError, match=r"'broken'.*no_such_module_here"):

@@ -135,3 +135,26 @@ def test_batch_keeps_the_order_and_mixes_good_and_broken(tmp_path, decodes):
     assert len(decodes) == len(paths)
     with pytest.raises(ValueError):
         thumbnail_files(paths, digests=["x"])
+
+
+def test_a_batch_with_digests_finds_cached_ones_without_threads_and_redoes_damaged_ones(tmp_path, decodes,
+                                                                                       monkeypatch):
+    paths = []
+    for i in range(6):
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", (60 + i, 40), (0, 30 * i, 0)).save(path)
+        paths.append(path)
+    digests = [file_digest(p) for p in paths]
+    first = thumbnail_files(paths[:3], size=32, digests=digests[:3])  # half of them cached
+    first[1].write_bytes(b"\xff\xd8 cut short")  # and one of those damaged
+    pools = []
+    real = thumbs.ThreadPoolExecutor
+    monkeypatch.setattr(thumbs, "ThreadPoolExecutor", lambda **kw: pools.append(kw) or real(**kw))
+    decodes.clear()
+    files = thumbnail_files(paths, size=32, digests=digests)
+    assert files[:3] == first and [Image.open(f).size[0] for f in files] == [32] * 6
+    assert sorted(decodes) == sorted(map(str, [paths[1], *paths[3:]]))  # the damaged one and the new ones
+    assert pools == [{"max_workers": 3}]  # threads for the three new ones only
+    decodes.clear()
+    assert thumbnail_files(paths, size=32, digests=digests) == files
+    assert decodes == [] and len(pools) == 1  # all cached: no decode, no thread pool

@@ -62,7 +62,7 @@ def thumbnail_file(path: str | os.PathLike | None, *, size: int = 128, digest: s
             digest = content_digest(path)
         except _READ_ERRORS:
             return placeholder_file(size=size, root=root)  # unreadable now: nothing to key it by
-    key = f"{digest}-{size}-{FORMAT}"
+    key = _key(digest, size)
 
     def make() -> bytes:
         try:
@@ -100,10 +100,21 @@ def thumbnail_files(paths: Sequence, *, size: int = 128, digests: Sequence | Non
     def one(pair) -> Path:
         return thumbnail_file(pair[0], size=size, digest=pair[1], root=root)
 
-    if len(paths) <= 1 or workers <= 1:
-        return [one(pair) for pair in zip(paths, digests)]
-    with ThreadPoolExecutor(max_workers=min(workers, len(paths))) as pool:
-        return list(pool.map(one, zip(paths, digests)))
+    pairs = list(zip(paths, digests))
+    # items whose thumbnail is on disk are found here; threads only for the ones to decode (a pool
+    # per grid cost more CPU than the cached grid itself, on every rerun of a busy app)
+    todo = [i for i, (_, d) in enumerate(pairs)
+            if d is None or not entry_path(KIND, _key(d, size), JPEG, root=root).exists()]
+    if len(todo) <= 1 or workers <= 1:
+        made = {i: one(pairs[i]) for i in todo}
+    else:
+        with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+            made = dict(zip(todo, pool.map(one, [pairs[i] for i in todo])))
+    return [made[i] if i in made else one(pair) for i, pair in enumerate(pairs)]
+
+
+def _key(digest: str, size: int) -> str:
+    return f"{digest}-{size}-{FORMAT}"
 
 
 def content_digest(path: str) -> str:

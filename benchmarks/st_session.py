@@ -1,0 +1,188 @@
+"""A visitor of a Streamlit app without a browser: one session over the app's WebSocket, speaking
+Streamlit's own protocol (the BackMsg/ForwardMsg protobufs that ship with streamlit).
+
+It asks for what a browser asks for (a page by its script hash, a widget's new value, a fragment's
+rerun), keeps the message cache a browser keeps (large messages it has seen come back as
+references), and fetches the media a run refers to (thumbnails), as a browser does, but draws
+nothing. A run is timed from the request until the script has finished, no new run followed within
+``settle`` seconds (the browser benchmark waits the same 150 ms for Streamlit's running indicator)
+and every media file arrived: what the server makes a user wait for, without the time the user's
+own machine spends drawing. benchmarks/load.py uses it to measure how the server scales with
+concurrent users on a machine too small to also run a browser per user.
+
+    async with Session("http://127.0.0.1:8501") as s:
+        home = await s.run()                          # the default page
+        explore = await s.run(page="explore")         # a page by its URL path
+        lasso = s.component("vendiscope_map")         # the map's element on that page
+        await s.run(widgets={lasso.id: {"selection": {"lasso": [[0, 0], [1, 0], [1, 1]]}}},
+                    fragment=lasso.fragment)
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+MEDIA_FETCHES = 6  # parallel requests of one browser to one host
+
+
+@dataclass
+class Element:
+    kind: str  # the proto's element type ("bidi_component", "markdown", ...)
+    id: str  # a widget's id ("" for plain elements)
+    fragment: str  # the fragment it was drawn in ("" for the page)
+    proto: Any
+
+
+@dataclass
+class Run:
+    seconds: float
+    status: str  # the last script_finished status of the run
+    texts: list[str] = field(default_factory=list)  # markdown, headings, captions, metrics' labels
+    media: int = 0  # media files fetched
+    bytes: int = 0  # WebSocket bytes received
+
+
+class Session:
+    """One browserless visitor; use as ``async with Session(url) as s``."""
+
+    def __init__(self, url: str, *, settle: float = 0.15, timeout: float = 120.0) -> None:
+        self.url = url.rstrip("/")
+        self.settle = settle
+        self.timeout = timeout
+        self.pages: dict[str, str] = {}  # URL path ("" for the default page) -> page script hash
+        self.elements: list[Element] = []  # the last run's elements, in order
+        self._cached: set[str] = set()  # hashes of cacheable messages received (the browser's cache)
+        self._seen: dict[str, Any] = {}
+        self._ws: Any = None
+
+    async def __aenter__(self) -> Session:
+        import websockets
+
+        ws_url = "ws" + self.url[len("http"):] + "/_stcore/stream"
+        self._ws = await websockets.connect(ws_url, subprotocols=["streamlit"], max_size=None,
+                                            additional_headers={"Origin": self.url})
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._ws.close()
+
+    def component(self, name: str) -> Element:
+        """The last run's custom component of this name (its widget id and fragment)."""
+        for e in self.elements:
+            if e.kind == "bidi_component" and e.proto.component_name.endswith(name):
+                return e
+        raise LookupError(f"no component {name!r} in the last run")
+
+    async def run(self, *, page: str | None = None, widgets: dict[str, Any] | None = None,
+                  fragment: str = "") -> Run:
+        """Rerun the script as a browser asks for it, and wait until the server has answered."""
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        msg = BackMsg()
+        rerun = msg.rerun_script
+        rerun.query_string = ""
+        if page is not None:
+            rerun.page_script_hash = self.pages[page]
+        for wid, value in (widgets or {}).items():
+            state = rerun.widget_states.widgets.add()
+            state.id = wid
+            state.json_value = json.dumps(value)
+        rerun.fragment_id = fragment
+        rerun.cached_message_hashes.extend(sorted(self._cached))
+        start = time.monotonic()
+        await self._ws.send(msg.SerializeToString())
+        result = await asyncio.wait_for(self._answer(start, keep=bool(fragment)), self.timeout)
+        return result
+
+    async def _answer(self, start: float, *, keep: bool) -> Run:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        run = Run(0.0, "")
+        media: list[str] = []
+        if not keep:
+            self.elements = []
+        finished = False
+        while True:
+            try:
+                raw = await asyncio.wait_for(self._ws.recv(), self.settle if finished else None)
+            except asyncio.TimeoutError:
+                break  # finished, and no new run began within `settle`
+            run.bytes += len(raw)
+            msg = ForwardMsg()
+            msg.ParseFromString(raw)
+            if msg.WhichOneof("type") == "ref_hash":  # a message this session has cached
+                msg = self._seen[msg.ref_hash]
+            elif msg.metadata.cacheable:
+                self._cached.add(msg.hash)
+                self._seen[msg.hash] = msg
+            kind = msg.WhichOneof("type")
+            if kind == "navigation":
+                self.pages = {p.url_pathname: p.page_script_hash for p in msg.navigation.app_pages}
+            elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                element = msg.delta.new_element
+                which = element.WhichOneof("type") or ""
+                proto = getattr(element, which) if which else element
+                self.elements.append(Element(which, getattr(proto, "id", "") if which else "",
+                                             msg.delta.fragment_id, proto))
+                run.texts += _texts(which, proto)
+                media += _media_urls(proto)
+            elif kind == "script_finished":
+                finished, run.status = True, ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)
+            elif kind == "session_status_changed" and msg.session_status_changed.script_is_running:
+                finished = False  # another run began (an st.rerun, a fragment's own rerun): wait for it too
+        run.media = len(media)
+        await asyncio.to_thread(self._fetch, media)
+        run.seconds = time.monotonic() - start
+        return run
+
+    def _fetch(self, urls: list[str]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(url: str) -> None:
+            with urllib.request.urlopen(self.url + "/" + url.lstrip("/"), timeout=self.timeout) as r:
+                r.read()
+
+        with ThreadPoolExecutor(MEDIA_FETCHES) as pool:
+            list(pool.map(one, dict.fromkeys(urls)))
+
+
+def _texts(kind: str, proto: Any) -> list[str]:
+    if kind in ("markdown", "heading", "text", "caption"):
+        return [proto.body]
+    if kind == "metric":
+        return [proto.label]
+    return []
+
+
+def _media_urls(proto: Any) -> list[str]:
+    """Every string field of an element that names a media file the browser would load."""
+    from google.protobuf.message import Message
+
+    found: list[str] = []
+    todo = [proto]
+    while todo:
+        m = todo.pop()
+        for fd, value in m.ListFields():
+            values = value if fd.is_repeated else [value]
+            for v in values:
+                if isinstance(v, Message):
+                    todo.append(v)
+                elif isinstance(v, str) and "/media/" in v[:8]:
+                    found.append(v)
+    return found
+
+
+def arrow_frames(component: Element) -> dict[str, Any]:
+    """The DataFrames a custom component was given (Streamlit's ``mixed`` data: the JSON holds a
+    reference where each frame was), as pyarrow tables by their key (e.g. ``points``)."""
+    import pyarrow as pa
+    from streamlit.components.v2.bidi_component.serialization import ARROW_REF_KEY
+
+    mixed = component.proto.mixed
+    data = json.loads(mixed.json)
+    return {key: pa.ipc.open_stream(mixed.arrow_blobs[ref[ARROW_REF_KEY]].data).read_all()
+            for key, ref in data.items() if isinstance(ref, dict) and ARROW_REF_KEY in ref}

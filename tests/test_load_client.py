@@ -1,0 +1,43 @@
+"""The browserless visitor of benchmarks/load.py (benchmarks/st_session.py) against a real
+`vendiscope app`: it opens pages by their script hashes and draws a lasso as the map component
+does, and the server answers with exactly the items inside the lasso."""
+import asyncio
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.path import Path as Polygon
+
+from conftest import running_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from st_session import Session, arrow_frames  # noqa: E402
+
+
+@pytest.mark.slow
+def test_a_browserless_session_opens_pages_and_its_lasso_selects_the_items_inside(tmp_path, shared_cache):
+    env = {"VENDISCOPE_CACHE": str(shared_cache), "HOME": str(tmp_path)}
+
+    async def visit(url: str):
+        async with Session(url, timeout=600) as s:
+            home = await s.run()
+            assert home.status == "FINISHED_SUCCESSFULLY" and "Vendi scores per set" in " ".join(home.texts)
+            assert {"", "explore", "modes", "compare"} <= set(s.pages)
+            modes = await s.run(page="modes")
+            assert "Weight of mode 1" in modes.texts and modes.media > 0  # its grid's thumbnails were fetched
+            await s.run(page="explore")
+            the_map = s.component("vendiscope_map")
+            points = arrow_frames(the_map)["points"]
+            xy = np.c_[points.column("x").to_numpy(), points.column("y").to_numpy()]
+            lo, hi = xy.min(axis=0), xy.max(axis=0)
+            poly = [lo + f * (hi - lo) for f in ([0.1, 0.1], [0.6, 0.1], [0.6, 0.7], [0.1, 0.7])]
+            lasso = await s.run(widgets={the_map.id: {"selection": {"lasso": [p.tolist() for p in poly]},
+                                                      "hover": None}}, fragment=the_map.fragment)
+            assert lasso.status == "FINISHED_FRAGMENT_RUN_SUCCESSFULLY"  # the map's fragment, not the page
+            return lasso.texts, int(Polygon(np.array(poly)).contains_points(xy).sum())
+
+    with running_app(cwd=tmp_path, env=env, timeout=120) as (port, _):
+        texts, inside = asyncio.run(visit(f"http://127.0.0.1:{port}"))
+    assert 0 < inside < 10_000
+    assert f"Selection: {inside:,} items" in texts
