@@ -3,7 +3,11 @@ repeating the same actions (open Overview, Explore, Modes and Compare, draw a la
 Prints per-action p50/p90/max for one user and for N users, their p90 ratio (target <= 2), the
 server's CPU per action, and its RSS over two identical rounds of N users (target: flat within 10%).
 
-    python benchmarks/load.py [--sessions 6] [--seconds 60] [--client protocol|links|reload] [--client-nice 19]
+    python benchmarks/load.py [--sessions 6] [--seconds 60] [--think 0] [--client protocol|links|reload]
+
+``--think S``: each user pauses 0.5-1.5 x S seconds after each answer, as a person looks at a page
+before the next click. The default 0 is the saturation case (every user asks again the moment an
+answer is there); a think time compares the server's users as people use it.
 
 ``--client protocol`` (the default) is a visitor without a browser (benchmarks/st_session.py): it
 speaks Streamlit's WebSocket protocol, asks for pages and lassos as the browser does, keeps a
@@ -28,6 +32,7 @@ import argparse
 import asyncio
 import itertools
 import os
+import random
 import signal
 import socket
 import statistics
@@ -104,6 +109,15 @@ async def settle(page) -> None:
 
 
 LASSOS = itertools.count()  # shared by every user and round: no two lassos alike
+THINK = [0.0]  # seconds a user looks at an answer before the next action (--think)
+PAUSES = random.Random(0)
+
+
+async def think() -> None:
+    """A user's pause after an answer: 0.5-1.5 times --think, so that users drift apart as people
+    do instead of asking in lock-step (0: every user asks again at once, the saturation case)."""
+    if THINK[0] > 0:
+        await asyncio.sleep(THINK[0] * PAUSES.uniform(0.5, 1.5))
 
 
 async def lasso(page) -> None:
@@ -152,6 +166,7 @@ async def user(browser, url: str, seconds: float, timings: dict[str, list[float]
                 await page.get_by_text(marker).first.wait_for(timeout=ACTION_TIMEOUT_MS)
                 await settle(page)
                 timings.setdefault(name, []).append(time.monotonic() - start)
+                await think()
                 if name == "explore":
                     action = "lasso"
                     await page.locator("canvas.vs-canvas").first.wait_for(timeout=ACTION_TIMEOUT_MS)
@@ -163,6 +178,7 @@ async def user(browser, url: str, seconds: float, timings: dict[str, list[float]
                         arg=before, timeout=ACTION_TIMEOUT_MS)
                     await settle(page)
                     timings.setdefault("lasso", []).append(time.monotonic() - start)
+                    await think()
             except PlaywrightTimeout:
                 failures.append(f"{action}: no answer within {ACTION_TIMEOUT_MS / 1000:.0f} s "
                                 f"(heading {await page.evaluate(f'() => {HEADING}')!r})")
@@ -191,6 +207,7 @@ async def protocol_user(url: str, seconds: float, timings: dict[str, list[float]
                         failures.append(f"{name}: answered without {marker!r} ({run.status})")
                         continue
                     timings.setdefault(name, []).append(run.seconds)
+                    await think()
                     if name == "explore":
                         action = "lasso"
                         shape = lasso_shape(arrow_frames(map_ := session.component("vendiscope_map"))["points"])
@@ -200,6 +217,7 @@ async def protocol_user(url: str, seconds: float, timings: dict[str, list[float]
                             failures.append(f"lasso: answered without a selection ({run.status})")
                             continue
                         timings.setdefault("lasso", []).append(run.seconds)
+                        await think()
                 except (asyncio.TimeoutError, LookupError) as err:
                     failures.append(f"{action}: {type(err).__name__} {err}")
 
@@ -248,8 +266,11 @@ def main() -> None:
     parser.add_argument("--client", choices=("protocol", "links", "reload"), default="protocol",
                         help="browserless sessions (default), or Chromiums opening pages by their sidebar links "
                              "(one page load a user) or by reloading their URL")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="seconds a user looks at each answer before the next action (default 0: saturation)")
     parser.add_argument("--client-nice", type=int, default=19, help="niceness of the clients (0: as the server)")
     args = parser.parse_args()
+    THINK[0] = args.think
     home = Path(tempfile.mkdtemp(prefix="vendiscope-load-"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -291,7 +312,8 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
 
-    print(f"\nper action, seconds: 1 user | {args.sessions} users (round 1) | p90 ratio")
+    print(f"\nper action, seconds ({args.client} clients, think {args.think:g} s): "
+          f"1 user | {args.sessions} users (round 1) | p90 ratio")
     for name in single:
         s1, sn = single[name], many[0].get(name)
         if sn is None:
