@@ -1,6 +1,7 @@
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -219,6 +220,19 @@ def map_points(at):
     blobs = dict(proto.mixed.arrow_blobs)
     ref = json.loads(proto.mixed.json)["points"]["__streamlit_arrow_ref__"]
     return pa.ipc.open_stream(io.BytesIO(blobs[ref].data)).read_all().to_pandas(), json.loads(proto.mixed.json)
+
+
+GRID_CELL = re.compile(r'<img [^>]*src="data:image/jpeg;base64,([^"]+)"><figcaption>(.*?)</figcaption>')
+
+
+def image_grids(at) -> list[list[tuple[bytes, str]]]:
+    """The page's thumbnail grids (pages/_grid.py) in an AppTest tree: per grid, each cell's JPEG
+    bytes and its caption as shown."""
+    import base64
+    import html
+
+    return [[(base64.b64decode(b64), html.unescape(caption)) for b64, caption in GRID_CELL.findall(e.proto.body)]
+            for e in at.get("html") if 'class="vs-grid"' in e.proto.body]
 
 
 def drive_map(at, *, selection=None, click=None, hover=None) -> None:

@@ -24,6 +24,7 @@ from explorer.metrics.vendi import cached_analysis
 from explorer.store.thumbnails import thumbnail_files
 from explorer.store.work import JobProgress, SharedWork
 from pages._flags import STORE_ERRORS, problem_line
+from pages._grid import image_grid
 from pages._notices import flagged_message, plural
 from pages._sidebar import Choice
 
@@ -290,8 +291,7 @@ def item_grid(view: pd.DataFrame, *, width: int = 72, extra: list[str] | None = 
     if "path" in view.columns:
         captions = [f"{s} · {lab}" + "".join(f" · {view[c].iloc[i]:.2f}" for c in (extra or []))
                     for i, (s, lab) in enumerate(zip(view["set"], view["label"].fillna("—")))]
-        # JPEG named: st.image would otherwise open each file with Pillow to guess its format
-        st.image(thumbnails(view, width=width), caption=captions, width=width, output_format="JPEG")
+        image_grid(thumbnails(view, width=width), captions, width=width)
     else:
         st.dataframe(readable(view[[c for c in ("id", "set", "label", "text", *(extra or [])) if c in view.columns]]),
                      hide_index=True)

@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from pages._common import analysis_of, prepare, readable, thumbnails
+from pages._grid import image_grid
 
 st.title("Modes")
 state = prepare()
@@ -31,7 +32,7 @@ def grid(side: str) -> None:
     labels = readable(rows[["label"]])["label"]  # a missing label shows as nothing, not "None"
     captions = [" · ".join(p for p in (str(s), lab, f"{v:+.2f}") if p) for s, lab, v in zip(rows["set"], labels, loads)]
     if "path" in rows.columns:
-        st.image(thumbnails(rows, width=80), caption=captions, width=80, output_format="JPEG")
+        image_grid(thumbnails(rows, width=80), captions, width=80)
     else:
         st.dataframe(readable(rows[[c for c in ("id", "set", "label", "text") if c in rows]]).assign(loading=loads),
                      hide_index=True)

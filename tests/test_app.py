@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import APP, app_on, drive_map, map_points, page_file
+from conftest import APP, app_on, drive_map, image_grids, map_points, page_file
 from explorer.cli.app import AppSettings
 from explorer.data.datasets import load_dataset, sample_data_dir
 from explorer.embed.pipeline import embed_dataset
@@ -123,9 +123,9 @@ def test_modes_page_shows_the_top_mode_and_its_items(sample_page):
     a = VendiAnalysis(q=[1.0], kernel="centred", n_modes=3, top_items=12, exact_loo=False).fit(result.embeddings)
     assert at.metric[0].label == "Weight of mode 1"
     assert at.metric[0].value == f"{a.modes_[0]['weight']:.4f}"
-    images = at.get("image")
+    grids = image_grids(at)
     sides = [side for side in ("positive", "negative") if a.modes_[0][side]]
-    assert len(images) == len(sides)  # one grid per side with items loading on it
+    assert [len(g) for g in grids] == [len(a.modes_[0][side]) for side in sides]  # a grid per side with items
     if len(sides) < 2:  # the first mode of non-negative features: every item loads positively on it
         assert any(c.value == "No item loads on this side of the mode." for c in at.caption)
     assert at.title[0].value == "Modes"
@@ -147,7 +147,7 @@ def test_explore_filters_drive_scores_and_grid(sample_page):
     expected = vendi_scores(rows[keep], q=[1.0]).scores[1.0]
     assert shown_score(at, "VS q=1") == pytest.approx(expected, abs=0.0051)  # shown to 2 decimals
     at.selectbox(key="explore_color").set_value("entropy").run()
-    assert not at.exception and len(at.get("image")) == 1
+    assert not at.exception and len(image_grids(at)) == 1
     assert map_points(at)[1]["mode"] == "scale"
     # text search over ids and metadata
     at.sidebar.text_input(key="explore_search").set_value("real_0001").run()
@@ -171,7 +171,7 @@ def test_explore_colours_by_cluster_and_keeps_scores_and_grid(sample_page):
     assert np.array(meta["names"])[points["c"].to_numpy()].tolist() == expected.tolist()
     # the selection's scores and grid are unchanged by the colouring
     assert at.subheader[0].value == f"All filtered items: {len(result.items):,} items"
-    assert len([m for m in at.metric if m.label.startswith("VS q=")]) == 5 and len(at.get("image")) == 1
+    assert len([m for m in at.metric if m.label.startswith("VS q=")]) == 5 and len(image_grids(at)) == 1
 
     k.set_value(4).run()
     assert not at.exception, at.exception
@@ -206,13 +206,13 @@ def test_explore_box_selection_paging_and_a_clicked_item(sample_page):
     assert at.subheader[0].value == f"Selection: {inside.sum():,} items"
     expected = vendi_scores(kernel_rows(result.embeddings, kernel="centred")[0][inside], q=[1.0]).scores[1.0]
     assert shown_score(at, "VS q=1") == pytest.approx(expected, abs=0.0051)  # shown to 2 decimals
-    grid = at.get("image")[0].proto.imgs
-    assert len(grid) == 24 and all(img.url for img in grid)
+    grid = image_grids(at)[0]
+    assert len(grid) == 24 and all(jpeg[:2] == b"\xff\xd8" for jpeg, _ in grid)
     # the grid pages through the whole selection
     pages = at.number_input(key=next(k for k in at.session_state if str(k).startswith("explore_page:")))
     assert pages.max == -(-int(inside.sum()) // 24)
     pages.set_value(pages.max).run()
-    assert len(at.get("image")[0].proto.imgs) == int(inside.sum()) - 24 * (pages.max - 1)
+    assert len(image_grids(at)[0]) == int(inside.sum()) - 24 * (pages.max - 1)
 
     # a click opens the item, also while a lasso is the drag mode: fields, neighbours by cosine
     x = result.embeddings / np.linalg.norm(result.embeddings, axis=1, keepdims=True)
@@ -221,8 +221,8 @@ def test_explore_box_selection_paging_and_a_clicked_item(sample_page):
     nearest = [j for j in np.argsort(-sims, kind="stable") if j != i][:8]
     drive_map(at, selection=None, click=i)
     assert at.subheader[-1].value == f"Item {result.items['id'].iloc[i]}"
-    neighbours = at.get("image")[-1].proto.imgs
-    assert [img.caption.rsplit(" · ", 1)[1] for img in neighbours] == [f"{sims[j]:.2f}" for j in nearest]
+    neighbours = image_grids(at)[-1]
+    assert [caption.rsplit(" · ", 1)[1] for _, caption in neighbours] == [f"{sims[j]:.2f}" for j in nearest]
 
 
 @pytest.mark.slow
@@ -247,9 +247,11 @@ def test_grids_serve_small_cached_thumbnails(tmp_path):
     at.switch_page(page_file("explore")).run()  # four items: laid out without UMAP
     assert not at.exception, at.exception
     assert any(e.label == "1 item skipped, with the reasons" for e in at.expander)
-    assert len(at.get("image")[0].proto.imgs) == 4
+    grid = image_grids(at)[0]
+    assert len(grid) == 4
     thumbs = sorted((cache_root() / "thumbs").rglob("*.jpg"))
     assert len(thumbs) == 4 and all(Image.open(t).size == (72, 54) for t in thumbs)
+    assert sorted(jpeg for jpeg, _ in grid) == sorted(t.read_bytes() for t in thumbs)  # the cached files, inline
     at.switch_page(page_file("modes")).run()
     assert not at.exception, at.exception
     assert {Image.open(t).size for t in (cache_root() / "thumbs").rglob("*.jpg")} == {(72, 54), (80, 60)}

@@ -72,9 +72,10 @@ def test_modes_in_a_real_browser(app_url):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         open_page(page, app_url, "Modes")
         page.get_by_text("Weight of mode 1").wait_for(timeout=240_000)
-        images = page.locator('[data-testid="stImage"] img, [data-testid="stImageContainer"] img')
+        images = page.locator(".vs-grid img")  # pages/_grid.py: the thumbnails inline
         images.first.wait_for(timeout=60_000)
-        page.wait_for_function("[...document.images].filter(i => i.src.includes('/media/')).every(i => i.complete)")
+        page.wait_for_function("[...document.querySelectorAll('.vs-grid img')]"
+                               ".every(i => i.complete && i.naturalWidth)", timeout=60_000)
         # the grids get the small cached thumbnails, not the original files
         widths = images.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
         assert len(widths) in (12, 24) and all(0 < w <= 80 for w in widths), widths  # sides with items
@@ -121,7 +122,7 @@ def test_select_flag_and_export_in_a_real_browser(app_url, tmp_path, shared_cach
         page.wait_for_timeout(500)
         metrics = page.locator('[data-testid="stMetric"]')
         assert metrics.count() == 5 and "VS q=1" in metrics.nth(2).inner_text()
-        assert page.locator('[data-testid="stImage"] img, [data-testid="stImageContainer"] img').count() > 0
+        assert page.locator(".vs-grid img").count() > 0
         # Streamlit scrolls inside its own container, so a taller window is what shows the grid too
         page.set_viewport_size({"width": 1400, "height": 1700})
         page.wait_for_timeout(800)

@@ -158,3 +158,24 @@ def test_a_batch_with_digests_finds_cached_ones_without_threads_and_redoes_damag
     decodes.clear()
     assert thumbnail_files(paths, size=32, digests=digests) == files
     assert decodes == [] and len(pools) == 1  # all cached: no decode, no thread pool
+
+
+def test_a_grid_shows_the_thumbnails_inline_and_escapes_captions(photo, tmp_path):
+    """pages/_grid.py: one HTML element; a label from the user's data is text, never markup."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import image_grids
+
+    def page(files, captions):
+        from pages._grid import image_grid
+
+        image_grid(files, captions, width=40)
+
+    files = [str(thumbnail_file(photo, size=40)), str(placeholder_file(size=40))]
+    hostile = '<img src=x onerror="alert(1)"> & "quoted"'
+    at = AppTest.from_function(page, args=(files, ["real · 3", hostile])).run()
+    assert not at.exception
+    (grid,) = image_grids(at)
+    assert grid == [(open(files[0], "rb").read(), "real · 3"), (open(files[1], "rb").read(), hostile)]
+    body = at.get("html")[0].proto.body
+    assert hostile not in body and "<img src=x" not in body and "&lt;img src=x onerror=&quot;alert(1)&quot;" in body
