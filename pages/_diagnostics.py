@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 
 from explorer.compare.comparison import cached_comparison
-from explorer.diagnostics import registered
-from pages._common import PageState, plural, with_progress
+from explorer.diagnostics import flag_masks, reasons_of, registered
+from pages._common import PageState, memoized, plural, with_progress
 from pages._sidebar import remembered_selectbox
 
 
@@ -26,7 +26,31 @@ def comparison_of(state: PageState, reference: str) -> tuple[dict, pd.DataFrame]
         x, items = state.result.embeddings[state.mask], state.items[state.mask]
         return cached_comparison(x, items, reference=reference, progress=job.report, kernel=state.kernel)
 
+    return with_progress(comparison_key(state, reference), compute,
+                         label=f"Comparing {plural(len(state.chosen) - 1, 'set')} with {reference}")
+
+
+def comparison_key(state: PageState, reference: str) -> tuple:
     # the registered diagnostics are part of the key, as they are of cached_comparison's: a plugin
     # loaded later in this server process is not hidden by a result computed without it
-    key = ("compare", *state.key, reference, tuple(sorted(registered())))
-    return with_progress(key, compute, label=f"Comparing {plural(len(state.chosen) - 1, 'set')} with {reference}")
+    return ("compare", *state.key, reference, tuple(sorted(registered())))
+
+
+# Per-rerun passes over every row of the comparison's table, kept with it instead (they were a
+# tenth of the Compare page's CPU under load, benchmarks/load.py)
+def masks_of(state: PageState, reference: str, table: pd.DataFrame) -> dict:
+    """:func:`flag_masks` of the comparison's table, once per comparison."""
+    return memoized(("masks", *comparison_key(state, reference)), lambda: flag_masks(table))
+
+
+def reasons_by_item(state: PageState, reference: str, table: pd.DataFrame, name: str) -> dict[str, list[str]]:
+    """:func:`reasons_of` one diagnostic in the comparison's table, once per comparison."""
+    return memoized(("reasons", *comparison_key(state, reference), name), lambda: reasons_of(table, name))
+
+
+def rows_of(state: PageState, items: pd.DataFrame, ids) -> pd.DataFrame:
+    """The rows of ``items`` (the chosen sets' items) with these ids, in their order; ids not
+    among them are left out."""
+    index = memoized(("id-index", *state.key), lambda: pd.Index(items["id"]))
+    positions = index.get_indexer(list(ids))
+    return items.iloc[positions[positions >= 0]].reset_index(drop=True)

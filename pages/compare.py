@@ -7,11 +7,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer.diagnostics import describe, flag_masks, flag_with_reasons, reasons_of
+from explorer.diagnostics import describe, flag_with_reasons
 from explorer.store.export import export_table
 from explorer.store.flags import FlagStore
 from pages._common import NEUTRAL, item_grid, memoized, plural, prepare, readable
-from pages._diagnostics import comparison_of, reference_choice
+from pages._diagnostics import comparison_of, masks_of, reasons_by_item, reference_choice, rows_of
 from pages._downloads import download_buttons
 from pages._inspect import hover_texts, inspect_map, opened_item
 from pages._notices import flagged_message
@@ -66,7 +66,6 @@ prompt_section(state, reference)  # generations with a prompt column: diversity 
 picked = st.selectbox("Look closer at", sets, key="compare_set")
 s = summary["sets"][picked]
 ids = items["id"].to_numpy()
-by_id = items.set_index("id")
 
 st.subheader(f"Classes of {picked}")
 classes = pd.DataFrame([c for c in summary["classes"] if c["set"] == picked])
@@ -83,7 +82,7 @@ status = regions[f"status:{picked}"].to_numpy()
 st.markdown(f"Under-represented by {picked}: **{', '.join(s['underrepresented']) or 'none'}** "
             f"({s['underrepresented_share']:.1%} of the reference) · over-represented: "
             f"**{', '.join(s['overrepresented']) or 'none'}**")
-masks = flag_masks(table)
+masks = masks_of(state, reference, table)
 none = np.zeros(len(table), dtype=bool)
 under, over = masks.get(f"underrepresented[{picked}]", none), masks.get("overrepresented", none)
 in_view = items["set"].isin([reference, picked]).to_numpy()
@@ -129,7 +128,7 @@ for column, key, title in [(left, "novel_modes", f"What {picked} has more of tha
             st.caption("No mode above the weight floor.")
         for mode in s[key][:3]:
             st.caption(f"mode {mode['mode'] + 1} · weight {mode['weight']:.3f}")
-            item_grid(by_id.loc[mode["top"]].reset_index(), width=56)
+            item_grid(rows_of(state, items, mode["top"]), width=56)
 
 st.subheader("Memorised samples")
 mem = table["memorized"].to_numpy()
@@ -147,7 +146,7 @@ diag_rows = [{"diagnostic": name, "what": describe(name), "items": d["items"],
 st.dataframe(pd.DataFrame(diag_rows), hide_index=True)
 name = st.selectbox("Diagnostic", [r["diagnostic"] for r in diag_rows if r["flagged"]] or ["—"], key="diag_pick")
 if name != "—":
-    reasons = reasons_of(table, name)
+    reasons = reasons_by_item(state, reference, table, name)
     example = next(iter(reasons.values()))[0]
     st.caption(f"{plural(len(reasons), 'item')} flagged by {name}, e.g. “{example}”")
     these = "Flag this item" if len(reasons) == 1 else f"Flag these {len(reasons):,} items"
