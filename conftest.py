@@ -235,6 +235,30 @@ def image_grids(at) -> list[list[tuple[bytes, str]]]:
             for e in at.get("html") if 'class="vs-grid"' in e.proto.body]
 
 
+@pytest.fixture
+def downloaded(monkeypatch):
+    """``downloaded(at, label)``: what clicking the AppTest page's download button ``label``
+    gives. Its file is made when clicked (pages/_downloads.py); AppTest's media manager lives only
+    as long as a run, so the callables it is handed are kept here and run as the server would."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    made = {}
+    real = MediaFileManager.add_deferred
+
+    def add_deferred(self, make, *args, **kwargs):
+        file_id = real(self, make, *args, **kwargs)
+        made[file_id] = make
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
+
+    def click(at, label: str, *, where=None) -> bytes:
+        button = next(b for b in (where or at).get("download_button") if b.proto.label == label)
+        return made[button.proto.deferred_file_id]()
+
+    return click
+
+
 def drive_map(at, *, selection=None, click=None, hover=None) -> None:
     """Rerun as if the user had drawn ``selection`` (a shape, or None), clicked point ``click`` or
     rested the pointer on point ``hover`` on the page's map: sent as the browser sends them, as the

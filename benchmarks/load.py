@@ -11,9 +11,10 @@ answer is there); a think time compares the server's users as people use it.
 
 ``--client protocol`` (the default) is a visitor without a browser (benchmarks/st_session.py): it
 speaks Streamlit's WebSocket protocol, asks for pages and lassos as the browser does, keeps a
-browser's message cache and fetches the thumbnails each run refers to, and draws nothing. An action
-is timed until the server has answered it (script finished, no new run within 150 ms, media
-fetched): what the server makes each user wait for, which is what grows with the number of users.
+browser's message cache and fetches the media files each run refers to, and draws nothing. An
+action is timed to the server's last script_finished for it (a run that follows within 150 ms
+counts) plus its media fetches: what the server makes each user wait for, which is what grows with
+the number of users. Users with a think time arrive spread out, each after its first pause.
 
 ``--client links`` and ``reload`` drive headless Chromiums instead, and also time the drawing.
 ``links`` opens each page by its sidebar link, as a user does (the app's JavaScript loaded once);
@@ -154,6 +155,7 @@ async def user(browser, url: str, seconds: float, timings: dict[str, list[float]
         await page.goto(url)
         await page.get_by_text(PAGES[0][3]).first.wait_for(timeout=600_000)
         await settle(page)
+    await think()  # users arrive spread out as they pause, not all at one instant (none with --think 0)
     deadline = time.monotonic() + seconds
     # by links, the first page is already open: clicking it first would time a page already there
     order = PAGES[1:] + PAGES[:1] if navigate == "links" else PAGES
@@ -197,6 +199,7 @@ async def protocol_user(url: str, seconds: float, timings: dict[str, list[float]
 
     async with Session(url, timeout=timeout) as session:
         await session.run()
+        await think()
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             for name, path, _, marker in PAGES[1:] + PAGES[:1]:

@@ -2,13 +2,13 @@
 Streamlit's own protocol (the BackMsg/ForwardMsg protobufs that ship with streamlit).
 
 It asks for what a browser asks for (a page by its script hash, a widget's new value, a fragment's
-rerun), keeps the message cache a browser keeps (large messages it has seen come back as
-references), and fetches the media a run refers to (thumbnails), as a browser does, but draws
-nothing. A run is timed from the request until the script has finished, no new run followed within
-``settle`` seconds (the browser benchmark waits the same 150 ms for Streamlit's running indicator)
-and every media file arrived: what the server makes a user wait for, without the time the user's
-own machine spends drawing. benchmarks/load.py uses it to measure how the server scales with
-concurrent users on a machine too small to also run a browser per user.
+rerun), keeps a browser's message cache (a large message seen in the last two runs comes back as a
+reference) and fetches the media files a run refers to, but draws nothing. A run is timed from the
+request to its last script_finished, plus its media fetches; a run counts as over once no new run
+began within ``settle`` seconds (an st.rerun or a fragment's own rerun belongs to the answer).
+That is what the server makes a user wait for, without the time the user's own machine spends
+drawing. benchmarks/load.py uses it to measure how the server scales with concurrent users on a
+machine too small to also run a browser per user.
 
     async with Session("http://127.0.0.1:8501") as s:
         home = await s.run()                          # the default page
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MEDIA_FETCHES = 6  # parallel requests of one browser to one host
+MAX_CACHED_AGE = 2  # script runs a browser keeps an unused cached message (Streamlit's frontend)
 
 
 @dataclass
@@ -55,8 +56,9 @@ class Session:
         self.timeout = timeout
         self.pages: dict[str, str] = {}  # URL path ("" for the default page) -> page script hash
         self.elements: list[Element] = []  # the last run's elements, in order
-        self._cached: set[str] = set()  # hashes of cacheable messages received (the browser's cache)
-        self._seen: dict[str, Any] = {}
+        self._used: dict[str, int] = {}  # cached message hash -> the run that last used it
+        self._seen: dict[str, Any] = {}  # cached message hash -> the message
+        self._runs = 0
         self._ws: Any = None
 
     async def __aenter__(self) -> Session:
@@ -92,7 +94,7 @@ class Session:
             state.id = wid
             state.json_value = json.dumps(value)
         rerun.fragment_id = fragment
-        rerun.cached_message_hashes.extend(sorted(self._cached))
+        rerun.cached_message_hashes.extend(sorted(self._used))
         start = time.monotonic()
         await self._ws.send(msg.SerializeToString())
         result = await asyncio.wait_for(self._answer(start, keep=bool(fragment)), self.timeout)
@@ -105,7 +107,7 @@ class Session:
         media: list[str] = []
         if not keep:
             self.elements = []
-        finished = False
+        finished, answered = False, start
         while True:
             try:
                 raw = await asyncio.wait_for(self._ws.recv(), self.settle if finished else None)
@@ -115,9 +117,10 @@ class Session:
             msg = ForwardMsg()
             msg.ParseFromString(raw)
             if msg.WhichOneof("type") == "ref_hash":  # a message this session has cached
+                self._used[msg.ref_hash] = self._runs
                 msg = self._seen[msg.ref_hash]
             elif msg.metadata.cacheable:
-                self._cached.add(msg.hash)
+                self._used[msg.hash] = self._runs
                 self._seen[msg.hash] = msg
             kind = msg.WhichOneof("type")
             if kind == "navigation":
@@ -132,12 +135,22 @@ class Session:
                 media += _media_urls(proto)
             elif kind == "script_finished":
                 finished, run.status = True, ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)
+                answered = time.monotonic()
+                self._age_cache()
             elif kind == "session_status_changed" and msg.session_status_changed.script_is_running:
                 finished = False  # another run began (an st.rerun, a fragment's own rerun): wait for it too
-        run.media = len(media)
+        # timed to the last script_finished (the settle wait only shows that no run followed),
+        # plus the media fetches (after it: a browser fetches while the run goes on)
+        run.media, fetching = len(media), time.monotonic()
         await asyncio.to_thread(self._fetch, media)
-        run.seconds = time.monotonic() - start
+        run.seconds = (answered - start) + (time.monotonic() - fetching)
         return run
+
+    def _age_cache(self) -> None:
+        """Forget cached messages unused for MAX_CACHED_AGE runs, as the browser does."""
+        self._runs += 1
+        for h in [h for h, used in self._used.items() if self._runs - used > MAX_CACHED_AGE]:
+            del self._used[h], self._seen[h]
 
     def _fetch(self, urls: list[str]) -> None:
         from concurrent.futures import ThreadPoolExecutor

@@ -280,8 +280,8 @@ def clusters_of(state: PageState, *, k: int) -> np.ndarray:
 
 def thumbnails(rows: pd.DataFrame, *, width: int) -> list[str]:
     """Cached thumbnail files of the image items in ``rows``, made ``width`` pixels wide at most:
-    st.image then sends the small file as it is instead of re-encoding the original every rerun.
-    The items' content digests find the cached files without reading the originals."""
+    grids send the small files as they are instead of re-encoding the originals every rerun. The
+    items' content digests find the cached files without reading the originals."""
     digests = rows["digest"].tolist() if "digest" in rows.columns else None
     return [str(p) for p in thumbnail_files(rows["path"].tolist(), size=width, digests=digests)]
 

@@ -18,15 +18,16 @@ def reference_choice(state: PageState) -> str | None:
                                 help="Real data to compare the other chosen sets (model samples) with")
 
 
-def comparison_of(state: PageState, reference: str) -> tuple[dict, pd.DataFrame]:
+def comparison_of(state: PageState, reference: str, *, key: tuple | None = None) -> tuple[dict, pd.DataFrame]:
     """Summary and per-item diagnostics of the chosen sets against ``reference`` (disk-cached)
     under the sidebar's kernel (centred: on the reference's mean); the table's rows follow
-    ``state.items[state.mask]``."""
+    ``state.items[state.mask]``. ``key``: :func:`comparison_key`, when the caller keeps it to
+    memoise what it derives from the result under the very key the result was made under."""
     def compute(job):  # the chosen rows are copied only when the comparison is computed
         x, items = state.result.embeddings[state.mask], state.items[state.mask]
         return cached_comparison(x, items, reference=reference, progress=job.report, kernel=state.kernel)
 
-    return with_progress(comparison_key(state, reference), compute,
+    return with_progress(key or comparison_key(state, reference), compute,
                          label=f"Comparing {plural(len(state.chosen) - 1, 'set')} with {reference}")
 
 
@@ -38,19 +39,24 @@ def comparison_key(state: PageState, reference: str) -> tuple:
 
 # Per-rerun passes over every row of the comparison's table, kept with it instead (they were a
 # tenth of the Compare page's CPU under load, benchmarks/load.py)
-def masks_of(state: PageState, reference: str, table: pd.DataFrame) -> dict:
-    """:func:`flag_masks` of the comparison's table, once per comparison."""
-    return memoized(("masks", *comparison_key(state, reference)), lambda: flag_masks(table))
+def masks_of(key: tuple, table: pd.DataFrame) -> dict:
+    """:func:`flag_masks` of the comparison's table (``key``: its :func:`comparison_key`), once."""
+    return memoized(("masks", *key), lambda: flag_masks(table))
 
 
-def reasons_by_item(state: PageState, reference: str, table: pd.DataFrame, name: str) -> dict[str, list[str]]:
+def reasons_by_item(key: tuple, table: pd.DataFrame, name: str) -> dict[str, list[str]]:
     """:func:`reasons_of` one diagnostic in the comparison's table, once per comparison."""
-    return memoized(("reasons", *comparison_key(state, reference), name), lambda: reasons_of(table, name))
+    return memoized(("reasons", *key, name), lambda: reasons_of(table, name))
 
 
-def rows_of(state: PageState, items: pd.DataFrame, ids) -> pd.DataFrame:
-    """The rows of ``items`` (the chosen sets' items) with these ids, in their order; ids not
-    among them are left out."""
-    index = memoized(("id-index", *state.key), lambda: pd.Index(items["id"]))
+def rows_of(state: PageState, ids) -> pd.DataFrame:
+    """The chosen sets' items (``state.items[state.mask]``, renumbered) with these ids, in their
+    order; ids not among them are left out."""
+    items, index = memoized(("id-index", *state.key), lambda: _indexed(state.items[state.mask]))
     positions = index.get_indexer(list(ids))
     return items.iloc[positions[positions >= 0]].reset_index(drop=True)
+
+
+def _indexed(items: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
+    items = items.reset_index(drop=True)
+    return items, pd.Index(items["id"])

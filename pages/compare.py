@@ -11,7 +11,7 @@ from explorer.diagnostics import describe, flag_with_reasons
 from explorer.store.export import export_table
 from explorer.store.flags import FlagStore
 from pages._common import NEUTRAL, item_grid, memoized, plural, prepare, readable
-from pages._diagnostics import comparison_of, masks_of, reasons_by_item, reference_choice, rows_of
+from pages._diagnostics import comparison_key, comparison_of, masks_of, reasons_by_item, reference_choice, rows_of
 from pages._downloads import download_buttons
 from pages._inspect import hover_texts, inspect_map, opened_item
 from pages._notices import flagged_message
@@ -23,7 +23,8 @@ reference = reference_choice(state)
 if reference is None:
     st.info("Choose at least two sets in the sidebar: a reference (real data) and model samples.")
     st.stop()
-summary, table = comparison_of(state, reference)
+key = comparison_key(state, reference)
+summary, table = comparison_of(state, reference, key=key)
 items = state.items[state.mask].reset_index(drop=True)
 sets = list(summary["sets"])
 orders = summary["orders"]
@@ -82,7 +83,7 @@ status = regions[f"status:{picked}"].to_numpy()
 st.markdown(f"Under-represented by {picked}: **{', '.join(s['underrepresented']) or 'none'}** "
             f"({s['underrepresented_share']:.1%} of the reference) · over-represented: "
             f"**{', '.join(s['overrepresented']) or 'none'}**")
-masks = masks_of(state, reference, table)
+masks = masks_of(key, table)
 none = np.zeros(len(table), dtype=bool)
 under, over = masks.get(f"underrepresented[{picked}]", none), masks.get("overrepresented", none)
 in_view = items["set"].isin([reference, picked]).to_numpy()
@@ -128,7 +129,7 @@ for column, key, title in [(left, "novel_modes", f"What {picked} has more of tha
             st.caption("No mode above the weight floor.")
         for mode in s[key][:3]:
             st.caption(f"mode {mode['mode'] + 1} · weight {mode['weight']:.3f}")
-            item_grid(rows_of(state, items, mode["top"]), width=56)
+            item_grid(rows_of(state, mode["top"]), width=56)
 
 st.subheader("Memorised samples")
 mem = table["memorized"].to_numpy()
@@ -146,7 +147,7 @@ diag_rows = [{"diagnostic": name, "what": describe(name), "items": d["items"],
 st.dataframe(pd.DataFrame(diag_rows), hide_index=True)
 name = st.selectbox("Diagnostic", [r["diagnostic"] for r in diag_rows if r["flagged"]] or ["—"], key="diag_pick")
 if name != "—":
-    reasons = reasons_by_item(state, reference, table, name)
+    reasons = reasons_by_item(key, table, name)
     example = next(iter(reasons.values()))[0]
     st.caption(f"{plural(len(reasons), 'item')} flagged by {name}, e.g. “{example}”")
     these = "Flag this item" if len(reasons) == 1 else f"Flag these {len(reasons):,} items"

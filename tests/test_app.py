@@ -1,9 +1,11 @@
 """Streamlit AppTest: the pages on the sample data show the library's numbers; Explore's colours,
 selections and grids."""
 
+import io
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -84,7 +86,7 @@ def test_notice_messages_count_what_was_done():
 
 
 @pytest.mark.slow
-def test_flags_are_listed_unflagged_renamed_and_exported_from_every_page(shared_cache, monkeypatch):
+def test_flags_are_listed_unflagged_renamed_and_exported_from_every_page(shared_cache, monkeypatch, downloaded):
     from explorer.store.flags import FlagStore
 
     monkeypatch.setenv("VENDISCOPE_CACHE", str(shared_cache))
@@ -109,8 +111,9 @@ def test_flags_are_listed_unflagged_renamed_and_exported_from_every_page(shared_
         at.sidebar.button(key="rename").click().run()
         assert [t.value for t in at.toast] == ["Renamed 1 flag"]
         assert {k: sorted(v) for k, v in store.reasons().items()} == {"real/0/real_0000.png": ["blurry", "odd one"]}
-        csv = next(b for b in at.sidebar.get("download_button") if b.proto.label == "CSV")
-        assert csv.proto.deferred_file_id  # made when clicked
+        exported = pd.read_csv(io.BytesIO(downloaded(at, "CSV", where=at.sidebar)), keep_default_na=False)
+        assert exported["id"].tolist() == ["real/0/real_0000.png"]  # the flags as they stand when clicked
+        assert sorted(exported["flag_reasons"].iloc[0].split("; ")) == ["blurry", "odd one"]
     finally:
         store.remove(["real/0/real_0000.png", "gmm/3/gmm_0300.png"])  # the shared cache is shared
 

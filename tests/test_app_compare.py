@@ -9,6 +9,7 @@ from explorer.compare.comparison import cached_comparison
 from explorer.data.datasets import load_dataset, sample_data_dir
 from explorer.diagnostics import flag_masks, reasons_of
 from explorer.store.flags import FlagStore
+from explorer.store.thumbnails import thumbnail_file
 
 
 @pytest.mark.slow
@@ -27,12 +28,14 @@ def test_compare_page_shows_the_library_comparison_and_flags_a_diagnostic(sample
     classes = at.dataframe[2].value
     assert set(classes.loc[classes["collapsed"], "class"]) == set("2345689")
     # the novel and missing modes' grids show each mode's top items, in their order
-    by_id, grids = result.items.set_index("id"), [[c for _, c in g] for g in image_grids(at)]
+    by_id, grids = result.items.set_index("id"), image_grids(at)
     modes = [m for key in ("novel_modes", "missing_modes") for m in summary["sets"]["collapsed"][key][:3]]
     assert modes
     for mode in modes:
         rows = by_id.loc[mode["top"]]
-        assert [f"{s} · {lab}" for s, lab in zip(rows["set"], rows["label"].fillna("—"))] in grids
+        expected = [(thumbnail_file(p, size=56, digest=d).read_bytes(), f"{s} · {lab}")
+                    for p, d, s, lab in zip(rows["path"], rows["digest"], rows["set"], rows["label"].fillna("—"))]
+        assert expected in grids
 
     at.selectbox(key="diag_pick").set_value("underrepresented[collapsed]").run()
     at.button(key="flag_diag").click().run()

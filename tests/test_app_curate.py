@@ -1,5 +1,7 @@
 """The Curate page in AppTest: it chooses k items with the library's selection, draws them on the
 map, compares them with random and k-center subsets, flags and exports them."""
+import io
+
 import numpy as np
 import pandas as pd
 
@@ -10,7 +12,7 @@ from explorer.data.synthetic import mixture
 from explorer.store.flags import FlagStore
 
 
-def test_the_curate_page_picks_k_items_shows_them_and_flags_them(tmp_path):
+def test_the_curate_page_picks_k_items_shows_them_and_flags_them(tmp_path, downloaded):
     x, labels = mixture(400, dim=16, clusters=5, unevenness=0.3, seed=8)
     np.save(tmp_path / "x.npy", x)
     items = pd.DataFrame({"id": [f"v{i:03d}" for i in range(len(x))], "label": [f"c{c}" for c in labels]})
@@ -45,5 +47,5 @@ def test_the_curate_page_picks_k_items_shows_them_and_flags_them(tmp_path):
     assert not at.exception, at.exception
     again = next(d.value for d in at.dataframe if "gain" in d.value.columns)
     assert len(again) == 11 and first[0] not in again["id"].tolist()
-    csv = next(b for b in at.get("download_button") if b.proto.label == "Subset CSV")
-    assert csv.proto.deferred_file_id
+    subset = pd.read_csv(io.BytesIO(downloaded(at, "Subset CSV")), keep_default_na=False)
+    assert subset["id"].tolist() == again["id"].tolist() and subset["rank"].tolist() == list(range(1, 12))

@@ -42,7 +42,9 @@ _SCANNED = "<entry points>"  # in _loaded once the installed packages' entry poi
 
 
 def forget_plugins() -> None:
-    """Load the plugins again on the next :func:`registered` (after ``VENDISCOPE_PLUGINS`` changed)."""
+    """Load the plugins again on the next :func:`registered`: after ``VENDISCOPE_PLUGINS`` changed,
+    or a package with a ``vendiscope.diagnostics`` entry point was installed (the installed
+    packages are otherwise read once per process; a running app finds a new one after a restart)."""
     _loaded.clear()
 
 
