@@ -21,9 +21,9 @@ def image_grid(files: list[str | Path], captions: list[str], *, width: int) -> N
     One element with the images inline (data URIs) rather than st.image: st.image makes every
     thumbnail a media file that the browser fetches with its own HTTP request, and under load
     (benchmarks/load.py, py-spy) serving those through the server's middleware took a third of
-    its CPU on the pages with grids. Inline, a grid is one WebSocket message, which the browser's
-    message cache keeps (a grid seen before is not sent again). Captions are escaped: labels and
-    set names come from the user's data.
+    its CPU on the pages with grids. Inline, a grid is one WebSocket message (which the browser's
+    message cache keeps for two reruns). Captions are escaped: labels and set names come from the
+    user's data.
 
     Example (in a page): ``image_grid(thumbnails(rows, width=72), ["real · 3", "gmm · 7"], width=72)``.
     """
