@@ -1,6 +1,7 @@
 """The comparison of the chosen sets with a reference, shared by the Compare and Explore pages."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from explorer.compare.comparison import cached_comparison
@@ -50,13 +51,9 @@ def reasons_by_item(key: tuple, table: pd.DataFrame, name: str) -> dict[str, lis
 
 
 def rows_of(state: PageState, ids) -> pd.DataFrame:
-    """The chosen sets' items (``state.items[state.mask]``, renumbered) with these ids, in their
-    order; ids not among them are left out."""
-    items, index = memoized(("id-index", *state.key), lambda: _indexed(state.items[state.mask]))
+    """The chosen sets' items (rows of ``state.items[state.mask]``, renumbered) with these ids, in
+    their order; ids not among them are left out."""
+    index, rows = memoized(("id-index", *state.key),  # the ids' hash table, once; no copy of the items
+                           lambda: (pd.Index(state.items["id"][state.mask]), np.flatnonzero(state.mask)))
     positions = index.get_indexer(list(ids))
-    return items.iloc[positions[positions >= 0]].reset_index(drop=True)
-
-
-def _indexed(items: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
-    items = items.reset_index(drop=True)
-    return items, pd.Index(items["id"])
+    return state.items.iloc[rows[positions[positions >= 0]]].reset_index(drop=True)

@@ -23,8 +23,8 @@ reference = reference_choice(state)
 if reference is None:
     st.info("Choose at least two sets in the sidebar: a reference (real data) and model samples.")
     st.stop()
-key = comparison_key(state, reference)
-summary, table = comparison_of(state, reference, key=key)
+made_under = comparison_key(state, reference)  # what is derived from the comparison is kept under it too
+summary, table = comparison_of(state, reference, key=made_under)
 items = state.items[state.mask].reset_index(drop=True)
 sets = list(summary["sets"])
 orders = summary["orders"]
@@ -83,7 +83,7 @@ status = regions[f"status:{picked}"].to_numpy()
 st.markdown(f"Under-represented by {picked}: **{', '.join(s['underrepresented']) or 'none'}** "
             f"({s['underrepresented_share']:.1%} of the reference) · over-represented: "
             f"**{', '.join(s['overrepresented']) or 'none'}**")
-masks = masks_of(key, table)
+masks = masks_of(made_under, table)
 none = np.zeros(len(table), dtype=bool)
 under, over = masks.get(f"underrepresented[{picked}]", none), masks.get("overrepresented", none)
 in_view = items["set"].isin([reference, picked]).to_numpy()
@@ -147,7 +147,7 @@ diag_rows = [{"diagnostic": name, "what": describe(name), "items": d["items"],
 st.dataframe(pd.DataFrame(diag_rows), hide_index=True)
 name = st.selectbox("Diagnostic", [r["diagnostic"] for r in diag_rows if r["flagged"]] or ["—"], key="diag_pick")
 if name != "—":
-    reasons = reasons_by_item(key, table, name)
+    reasons = reasons_by_item(made_under, table, name)
     example = next(iter(reasons.values()))[0]
     st.caption(f"{plural(len(reasons), 'item')} flagged by {name}, e.g. “{example}”")
     these = "Flag this item" if len(reasons) == 1 else f"Flag these {len(reasons):,} items"
