@@ -114,6 +114,11 @@ THINK = [0.0]  # seconds a user looks at an answer before the next action (--thi
 PAUSES = random.Random(0)
 
 
+def lasso_reach() -> float:
+    """How far the next lasso reaches into the map (0.3-0.6 of it): golden-ratio steps never repeat."""
+    return 0.3 + 0.3 * ((next(LASSOS) * 0.6180339887) % 1.0)
+
+
 async def think() -> None:
     """A user's pause after an answer: 0.5-1.5 times --think, so that users drift apart as people
     do instead of asking in lock-step (0: every user asks again at once, the saturation case)."""
@@ -125,7 +130,7 @@ async def lasso(page) -> None:
     """A lasso over the map's upper-left part whose size no other lasso of the run has: every
     lasso is a new selection, never one the server remembers."""
     area = await page.locator("canvas.vs-canvas").first.bounding_box()
-    reach = 0.3 + 0.3 * ((next(LASSOS) * 0.6180339887) % 1.0)  # golden-ratio steps never repeat
+    reach = lasso_reach()
     points = [(area["x"] + fx * area["width"], area["y"] + fy * area["height"])
               for fx, fy in [(0.1, 0.1), (reach, 0.1), (reach, reach), (0.1, reach)]]
     await page.mouse.move(*points[0])
@@ -230,7 +235,7 @@ def lasso_shape(points) -> dict:
     the map's coordinates: screen y runs down, the map's y up."""
     x, y = points.column("x").to_numpy(), points.column("y").to_numpy()
     x0, x1, y0, y1 = float(x.min()), float(x.max()), float(y.min()), float(y.max())
-    reach = 0.3 + 0.3 * ((next(LASSOS) * 0.6180339887) % 1.0)
+    reach = lasso_reach()
     corners = [(0.1, 0.1), (reach, 0.1), (reach, reach), (0.1, reach)]
     return {"lasso": [[x0 + fx * (x1 - x0), y1 - fy * (y1 - y0)] for fx, fy in corners]}
 
