@@ -211,15 +211,21 @@ def map_element(at):
 
 
 def map_points(at):
-    """The map's per-point data, as the page sends it to the browser: x, y, c[, t]."""
-    import io
+    """The map's per-point data, as the page sends it to the browser (the packed points element
+    beside the map, explorer/maps/packed.py): x, y, c[, t]; and the map's own data."""
+    import pandas as pd
 
-    import pyarrow as pa
+    from explorer.maps.packed import unpack_points
 
-    proto = map_element(at).proto
-    blobs = dict(proto.mixed.arrow_blobs)
-    ref = json.loads(proto.mixed.json)["points"]["__streamlit_arrow_ref__"]
-    return pa.ipc.open_stream(io.BytesIO(blobs[ref].data)).read_all().to_pandas(), json.loads(proto.mixed.json)
+    meta = json.loads(map_element(at).proto.json)
+    blobs = [unpack_points(e.proto.bytes) for e in at.get("bidi_component")
+             if e.proto.component_name.endswith("vendiscope_points")]
+    points = [b for b in blobs if b["digest"] == meta["points"]]
+    assert points, "the map's points were not drawn beside it"
+    table = pd.DataFrame({k: points[0][k] for k in ("x", "y", "c")})
+    if points[0]["t"] is not None:
+        table["t"] = points[0]["t"]
+    return table, meta
 
 
 GRID_CELL = re.compile(r'<img [^>]*src="data:image/jpeg;base64,([^"]+)"><figcaption>(.*?)</figcaption>')

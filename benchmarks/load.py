@@ -89,12 +89,13 @@ def measured_round(url: str, sessions: int, seconds: float, client: str, server:
     """A round, and the server's share of the machine during it: its CPU seconds per action and
     the cores it kept busy. When the server keeps well under one core busy while the users wait
     longer, the wait is the browsers' (they share these cores), not the server's."""
-    cpu, start = cpu_seconds(server), time.monotonic()
+    cpu, mine, start = cpu_seconds(server), cpu_seconds(os.getpid()), time.monotonic()
     timings = asyncio.run(round_of(url, sessions, seconds, client))
-    cpu, wall = cpu_seconds(server) - cpu, time.monotonic() - start
+    cpu, mine, wall = cpu_seconds(server) - cpu, cpu_seconds(os.getpid()) - mine, time.monotonic() - start
     actions = max(1, sum(map(len, timings.values())))
     print(f"    server: {cpu:.1f} CPU s over {wall:.0f} s, {cpu / actions:.2f} CPU s an action, "
-          f"{cpu / wall:.2f} of {os.cpu_count()} cores busy", flush=True)
+          f"{cpu / wall:.2f} of {os.cpu_count()} cores busy; the clients (this process and its "
+          f"browsers): {mine / actions:.2f} CPU s an action, {mine / wall:.2f} cores", flush=True)
     return timings
 
 
@@ -200,7 +201,7 @@ async def protocol_user(url: str, seconds: float, timings: dict[str, list[float]
                         timeout: float) -> None:
     """A browserless visitor (benchmarks/st_session.py) doing what `user` does in Chromium; a lasso
     is drawn over the same part of the map, in the map's own coordinates."""
-    from st_session import Session, arrow_frames
+    from st_session import Session, map_points
 
     async with Session(url, timeout=timeout) as session:
         await session.run()
@@ -218,7 +219,8 @@ async def protocol_user(url: str, seconds: float, timings: dict[str, list[float]
                     await think()
                     if name == "explore":
                         action = "lasso"
-                        shape = lasso_shape(arrow_frames(map_ := session.component("vendiscope_map"))["points"])
+                        shape = lasso_shape(map_points(session))
+                        map_ = session.component("vendiscope_map")
                         run = await session.run(widgets={map_.id: {"selection": shape, "hover": None}},
                                                 fragment=map_.fragment)
                         if not any(t.startswith("Selection:") for t in run.texts):
@@ -233,7 +235,7 @@ async def protocol_user(url: str, seconds: float, timings: dict[str, list[float]
 def lasso_shape(points) -> dict:
     """The browser's lasso (upper-left part of the map, a size no other lasso of the run has) in
     the map's coordinates: screen y runs down, the map's y up."""
-    x, y = points.column("x").to_numpy(), points.column("y").to_numpy()
+    x, y = points["x"], points["y"]
     x0, x1, y0, y1 = float(x.min()), float(x.max()), float(y.min()), float(y.max())
     reach = lasso_reach()
     corners = [(0.1, 0.1), (reach, 0.1), (reach, reach), (0.1, reach)]

@@ -2,7 +2,9 @@
 to choose the renderer for 1M points by measurement (issue 13):
 
 - canvas: our component (pages/map.js: a typed-array raster into a 2-D canvas) called as Streamlit calls it, with a
-  fake component object: first draw, the render of a wheel zoom, a lasso (mask + redraw); payload: Arrow IPC of x, y, c;
+  fake component object: first draw, the render of a wheel zoom, a lasso (mask + redraw), a hover card's rerun;
+  payload: the packed points (explorer/maps/packed.py), sent once and then cached by the browser, so a lasso or a
+  hover card's rerun sends only the map's small element;
 - plotly-gl: Scattergl (WebGL), a trace per category as px.scatter makes: newPlot (resolves after
   'plotly_afterplot'), a relayout zoom; payload: fig.to_json(), what st.plotly_chart sends;
 - pydeck: deck.gl's ScatterplotLayer (WebGL) from pydeck's bundled offline JS, fed st.pydeck_chart's JSON;
@@ -51,13 +53,17 @@ JS_COMMON = """window.finish = (gls) => gls.forEach((g) => g.readPixels(0, 0, 1,
 window.frame = () => new Promise((r) => requestAnimationFrame(() => r(performance.now())));
 window.median = (a) => a.slice().sort((p, q) => p - q)[a.length >> 1];
 window.bin = async (k, T) => new T(await (await fetch(k + '.bin')).arrayBuffer());"""
-CANVAS_JS = """async ({names, palette}) => {
-  const cols = {x: await bin('x', Float32Array), y: await bin('y', Float32Array), c: await bin('c', Uint16Array)};
-  const points = {getChild: (k) => (cols[k] ? {toArray: () => cols[k]} : null)};  // an Arrow table's surface
-  const draw = (await import('./map.js')).default, host = document.getElementById('host');
-  const data = {points, mode: 'category', names, palette, title: 'bench', height: 700, view_key: 'k', selection: null};
+CANVAS_JS = """async ({names, palette, digest}) => {
+  const blob = new Uint8Array(await (await fetch('points.bin')).arrayBuffer());
+  const host = document.getElementById('host'), store = document.createElement('div');
+  let t = performance.now();  // the points element (pages/points.js) decodes the packed blob once
+  (await import('./points.js')).default({data: blob, parentElement: store});
+  const decode = performance.now() - t;
+  const draw = (await import('./map.js')).default;
+  const data = {points: digest, mode: 'category', names, palette, title: 'bench', height: 700, view_key: 'k',
+    selection: null, hover_card: null};
   const call = (d) => draw({data: d, parentElement: host, setStateValue() {}, setTriggerValue() {}});
-  let t = performance.now(); call(data); const first = performance.now() - t;
+  t = performance.now(); call(data); const first = performance.now() - t;
   const canvas = host.querySelector('canvas'), r = canvas.getBoundingClientRect(), zooms = [];
   for (let k = 0; k < 3; k++) {  // map.js renders a wheel zoom in the next frame: time that frame's render
     const before = frame();
@@ -69,7 +75,10 @@ CANVAS_JS = """async ({names, palette}) => {
   const lasso = Array.from({length: 64}, (_, k) => [cx + (v.x1 - v.x0) * 0.3 * Math.cos(k / 10.2),
     cy + (v.y1 - v.y0) * 0.3 * Math.sin(k / 10.2)]);
   t = performance.now(); call({...data, selection: {lasso}});  // the server echoes the shape: mask + redraw
-  return {first, rerender: median(zooms), lasso: performance.now() - t, selected: s.selected};
+  const lassoMs = performance.now() - t;
+  t = performance.now(); call({...data, selection: {lasso}, hover_card: {index: 0, img: null, text: 'card'}});
+  return {first, rerender: median(zooms), lasso: lassoMs, hover: performance.now() - t, decode,
+    selected: s.selected};
 }"""
 PLOTLY_JS = """async () => {
   const fig = await (await fetch('plotly-gl.json')).json(), gd = document.getElementById('host');
@@ -115,12 +124,9 @@ def layout(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return xy[:, 0].astype(np.float32), xy[:, 1].astype(np.float32), c
 
 
-def arrow_bytes(x, y, c) -> int:
-    import pyarrow as pa
-    sink, table = pa.BufferOutputStream(), pa.table({"x": x, "y": y, "c": c})
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().size
+def packed(x, y, c):
+    from explorer.maps.packed import pack_points
+    return pack_points(np.c_[x, y], categories=c)
 
 
 def page_html(head: str) -> str:
@@ -198,8 +204,10 @@ def one_size(browser, url: str, work: Path, n: int, a, notes: list[str]) -> dict
     x, y, c = layout(n)
     for k, arr in (("x", x), ("y", y), ("c", c)):
         (work / f"{k}.bin").write_bytes(arr.tobytes())
-    runs, jobs = {}, [("canvas", "canvas.html", CANVAS_JS, timed(arrow_bytes, x, y, c),
-                       {"names": [f"class {k}" for k in range(20)], "palette": PALETTE})]
+    points, ms = timed(packed, x, y, c)
+    (work / "points.bin").write_bytes(points.blob)
+    runs, jobs = {}, [("canvas", "canvas.html", CANVAS_JS, (len(points.blob), ms),
+                       {"names": [f"class {k}" for k in range(20)], "palette": PALETTE, "digest": points.digest})]
     for name, skip, make, js in (("plotly-gl", a.skip_plotly, plotly_json, PLOTLY_JS),
                                  ("pydeck", a.skip_deck, deck_json, DECK_JS)):
         if not skip:
@@ -230,7 +238,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="map_render_"))
     os.environ["HOME"] = str(work)
-    for name in ("map.js", "map.css"):
+    for name in ("map.js", "points.js", "map.css"):
         shutil.copy(ROOT / "pages" / name, work / name)
     shutil.copy(Path(plotly.__file__).parent / "package_data/plotly.min.js", work / "plotly.min.js")
     shutil.copy(Path(pydeck.__file__).parent / "nbextension/static/index.js", work / "deck.js")  # offline bundle
@@ -263,15 +271,20 @@ def main() -> None:
         return f"{r[key] / ref[key]:.1f}x" if ref is not None else f"{r[key]:.0f}"
 
     print(f"{'renderer':<11}{'N':>10}{'payload MB':>11}{'server ms':>10}{'first ms':>9}{'re-render ms':>13}"
-          f"{'lasso ms':>9}{'first/canvas':>13}{'re-render/canvas':>17}")
+          f"{'lasso ms':>9}{'hover ms':>9}{'first/canvas':>13}{'re-render/canvas':>17}")
     for n, runs in results.items():
         ref = runs.get("canvas")
         for name, r in runs.items():
             print(f"{name:<11}{n:>10,}{r['payload'] / 1e6:>11.1f}{cell(r, 'server'):>10}{cell(r, 'first'):>9}"
-                  f"{cell(r, 'rerender'):>13}{cell(r, 'lasso'):>9}{cell(r, 'first', ref or {}):>13}"
+                  f"{cell(r, 'rerender'):>13}{cell(r, 'lasso'):>9}{cell(r, 'hover'):>9}"
+                  f"{cell(r, 'first', ref or {}):>13}"
                   f"{cell(r, 'rerender', ref or {}):>17}")
     print("server ms: encoding the payload in Python (datashader: the raster + PNG, paid again on every pan/zoom);"
-          " first/re-render: in the browser (datashader: the server raster).")
+          " first/re-render: in the browser (datashader: the server raster); hover: the canvas's rerun for a hover"
+          " card (the points unchanged).")
+    for n, runs in results.items():
+        if "canvas" in runs:
+            print(f"canvas at {n:,}: decoding the packed points took {runs['canvas']['decode']:.0f} ms")
     for note in notes:
         print("note:", note)
 

@@ -45,6 +45,7 @@ class Run:
     texts: list[str] = field(default_factory=list)  # markdown, headings, captions, metrics' labels
     media: int = 0  # media files fetched
     bytes: int = 0  # WebSocket bytes received
+    sent_in_full: list[str] = field(default_factory=list)  # custom components not answered from the cache
 
 
 class Session:
@@ -73,8 +74,9 @@ class Session:
         await self._ws.close()
 
     def component(self, name: str) -> Element:
-        """The last run's custom component of this name (its widget id and fragment)."""
-        for e in self.elements:
+        """The last run's custom component of this name (its widget id and fragment); after fragment
+        runs, the latest drawn."""
+        for e in reversed(self.elements):
             if e.kind == "bidi_component" and e.proto.component_name.endswith(name):
                 return e
         raise LookupError(f"no component {name!r} in the last run")
@@ -116,7 +118,8 @@ class Session:
             run.bytes += len(raw)
             msg = ForwardMsg()
             msg.ParseFromString(raw)
-            if msg.WhichOneof("type") == "ref_hash":  # a message this session has cached
+            cached = msg.WhichOneof("type") == "ref_hash"
+            if cached:  # a message this session has cached
                 self._used[msg.ref_hash] = self._runs
                 msg = self._seen[msg.ref_hash]
             elif msg.metadata.cacheable:
@@ -132,6 +135,8 @@ class Session:
                 self.elements.append(Element(which, getattr(proto, "id", "") if which else "",
                                              msg.delta.fragment_id, proto))
                 run.texts += _texts(which, proto)
+                if which == "bidi_component" and not cached:
+                    run.sent_in_full.append(proto.component_name.rsplit(".", 1)[-1])
                 media += _media_urls(proto)
             elif kind == "script_finished":
                 finished, run.status = True, ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)
@@ -189,13 +194,14 @@ def _media_urls(proto: Any) -> list[str]:
     return found
 
 
-def arrow_frames(component: Element) -> dict[str, Any]:
-    """The DataFrames a custom component was given (Streamlit's ``mixed`` data: the JSON holds a
-    reference where each frame was), as pyarrow tables by their key (e.g. ``points``)."""
-    import pyarrow as pa
-    from streamlit.components.v2.bidi_component.serialization import ARROW_REF_KEY
+def map_points(session: Session, name: str = "vendiscope_map") -> dict[str, Any]:
+    """The points of the last run's map, from the packed element drawn beside it whose digest the
+    map names (explorer/maps/packed.py): arrays x, y, c and the texts."""
+    from explorer.maps.packed import unpack_points
 
-    mixed = component.proto.mixed
-    data = json.loads(mixed.json)
-    return {key: pa.ipc.open_stream(mixed.arrow_blobs[ref[ARROW_REF_KEY]].data).read_all()
-            for key, ref in data.items() if isinstance(ref, dict) and ARROW_REF_KEY in ref}
+    digest = json.loads(session.component(name).proto.json)["points"]
+    for e in session.elements:
+        if (e.kind == "bidi_component" and e.proto.WhichOneof("data") == "bytes"
+                and e.proto.bytes[8:40] == digest.encode()):
+            return unpack_points(e.proto.bytes)
+    raise LookupError(f"the points of {name!r} ({digest}) were not in the last run")

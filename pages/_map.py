@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from explorer.maps.packed import pack_points
 from pages._common import NEUTRAL, set_colours
 
 HERE = Path(__file__).resolve().parent
@@ -25,6 +26,11 @@ def _component():
                                       css=(HERE / "map.css").read_text())
 
 
+@st.cache_resource(show_spinner=False)
+def _points_component():
+    return st.components.v2.component("vendiscope_points", js=(HERE / "points.js").read_text())
+
+
 @dataclass
 class MapEvents:
     selection: dict | None  # {"lasso": [[x, y], ...]} or {"box": [[x0, y0], [x1, y1]]}, in map coordinates
@@ -38,25 +44,29 @@ def draw_map(xy: np.ndarray, *, key: str, categories: np.ndarray | None = None, 
     """Draw every row of ``xy``; ``categories`` (codes into ``names``/``palette``) or ``values``
     (a colour scale) colour them; ``texts`` show on hover; ``hover_card`` ({index, img, text}) is
     the card for the point the pointer rests on."""
-    points = pd.DataFrame({"x": np.asarray(xy[:, 0], np.float32), "y": np.asarray(xy[:, 1], np.float32)})
+    colour: dict = {}
     data: dict = {"height": height, "title": title, "hover_card": hover_card,
                   "view_key": f"{len(xy)}:{float(np.nanmin(xy)) if len(xy) else 0:.6g}:{key}"}
     if values is not None:
         v = np.asarray(values, np.float32)
         finite = v[np.isfinite(v)]
-        points["c"] = v
+        colour["values"] = v
         data.update(mode="scale", vmin=float(finite.min()) if finite.size else 0.0,
                     vmax=float(finite.max()) if finite.size else 1.0)
     else:
-        points["c"] = np.zeros(len(xy), np.uint16) if categories is None else np.asarray(categories, np.uint16)
+        colour["categories"] = None if categories is None else np.asarray(categories, np.uint16)
         data.update(mode="category", names=list(names or []), palette=list(palette or ["#1f77b4"]))
-    if texts is not None and len(texts) <= MAX_HOVER_TEXTS:
-        points["t"] = pd.array(texts, dtype="string")
-    data["points"] = points
+    packed = pack_points(xy, texts=texts if texts is not None and len(texts) <= MAX_HOVER_TEXTS else None,
+                         **colour)
+    # the points travel in an element of their own, which stays cached in the browser while the
+    # selection and the hover card change (explorer/maps/packed.py)
+    data["points"] = packed.digest
     data["selection"] = st.session_state.get(f"{key}:shape")
-    result = _component()(key=key, data=data, default={"selection": None, "hover": None}, height=height + 80,
-                          on_selection_change=lambda: None, on_hover_change=lambda: None,
-                          on_click_change=lambda: None)
+    with st.container(gap=None):  # the points' empty element adds no gap above the map
+        _points_component()(key=f"{key}:points", data=packed.blob, height=0)
+        result = _component()(key=key, data=data, default={"selection": None, "hover": None}, height=height + 80,
+                              on_selection_change=lambda: None, on_hover_change=lambda: None,
+                              on_click_change=lambda: None)
     selection = result.get("selection") if hasattr(result, "get") else getattr(result, "selection", None)
     st.session_state[f"{key}:shape"] = selection
     hover = getattr(result, "hover", None)

@@ -5,7 +5,8 @@
 //
 // Why hand-written rather than a WebGL library: measured by benchmarks/map_render.py in headless
 // Chromium (2 cores, software WebGL) at 1M points: this canvas 254 ms first draw, 251 ms per zoom,
-// 10 MB of Arrow per rerun; plotly Scattergl 16x / 11x slower with 11.4 MB of JSON; pydeck
+// 10 MB of points sent once (pages/points.js; a rerun for a lasso or a hover card sends this element's
+// few hundred bytes and redraws only what changed); plotly Scattergl 16x / 11x slower with 11.4 MB of JSON; pydeck
 // (deck.gl) 171.5 MB of JSON per rerun and 17 s to encode it; datashader 0.7-0.8 s of server work
 // on every pan or zoom; Embedding Atlas 0.26 needs WebGPU with shader-f16 and draws nothing without it.
 const DPR = Math.min(window.devicePixelRatio || 1, 2);
@@ -61,6 +62,10 @@ function build(root) {
   };
 }
 
+// decoded points, by digest, from the points element (points.js) drawn beside this one
+const REGISTRY = globalThis.__vendiscopePoints
+  || (globalThis.__vendiscopePoints = { tables: new Map(), waiting: new Map() });
+
 export default function (component) {
   const { data, parentElement, setStateValue, setTriggerValue } = component;
   let root = parentElement.querySelector(".vs-map");
@@ -76,13 +81,34 @@ export default function (component) {
   }
   s.setStateValue = setStateValue;
   s.setTriggerValue = setTriggerValue;
+  s.data = data;
+  update(s);
+  return () => {};
+}
 
-  const table = data.points;
-  s.xs = table.getChild("x").toArray();
-  s.ys = table.getChild("y").toArray();
-  s.cs = table.getChild("c").toArray();
-  s.texts = table.getChild("t") ? table.getChild("t") : null;
-  s.n = s.xs.length;
+function update(s) {
+  const data = s.data;
+  const entry = REGISTRY.tables.get(data.points);
+  if (!entry) {  // the points element has not been drawn yet: draw when it has
+    const waiting = REGISTRY.waiting.get(data.points) || [];
+    if (!waiting.includes(s.wake)) {
+      s.wake = s.wake || (() => update(s));
+      REGISTRY.waiting.set(data.points, [...waiting, s.wake]);
+    }
+    s.el.count.textContent = "loading the points…";
+    return;
+  }
+  const table = entry.table;
+  // a new hover card alone redraws only the card: a million points take a quarter second to draw
+  const style = JSON.stringify([data.mode, data.names, data.palette, data.vmin, data.vmax, data.title, data.height]);
+  let redraw = s.table !== table || s.style !== style;
+  s.table = table;
+  s.style = style;
+  s.xs = table.xs;
+  s.ys = table.ys;
+  s.cs = table.cs;
+  s.texts = table.texts;
+  s.n = table.n;
   s.mode_colour = data.mode;
   s.names = data.names || [];
   s.title = data.title || "";
@@ -98,16 +124,19 @@ export default function (component) {
   if (s.dataKey !== data.view_key) {  // another dataset or layout: show all of it
     s.dataKey = data.view_key;
     s.view = fit(s);
+    redraw = true;
   }
   const shape = data.selection || null;
-  if (JSON.stringify(shape) !== JSON.stringify(s.shape || null)) {
+  if (redraw || JSON.stringify(shape) !== JSON.stringify(s.shape || null)) {
     s.shape = shape;
     s.mask = shape ? maskOf(s, shape) : null;
+    redraw = true;
   }
-  drawLegend(s);
-  render(s);
+  if (redraw) {
+    drawLegend(s);
+    render(s);
+  }
   showTip(s);
-  return () => {};
 }
 
 function fit(s) {
