@@ -95,7 +95,11 @@ def measured_round(url: str, sessions: int, seconds: float, client: str, server:
     actions = max(1, sum(map(len, timings.values())))
     print(f"    server: {cpu:.1f} CPU s over {wall:.0f} s, {cpu / actions:.2f} CPU s an action, "
           f"{cpu / wall:.2f} of {os.cpu_count()} cores busy; the clients (this process and its "
-          f"browsers): {mine / actions:.2f} CPU s an action, {mine / wall:.2f} cores", flush=True)
+          f"browsers): {mine / actions:.2f} CPU s an action, {mine / wall:.2f} cores; "
+          f"{actions / wall / sessions:.2f} actions/s a user", flush=True)
+    if (cpu + mine) / wall > 0.9 * (os.cpu_count() or 1):
+        print("    the machine was full (server and clients together): a longer wait here is the machine's, "
+              "whatever the server does", flush=True)
     return timings
 
 

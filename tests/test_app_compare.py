@@ -50,6 +50,16 @@ def test_compare_page_shows_the_library_comparison_and_flags_a_diagnostic(sample
     assert all(r == f"underrepresented[collapsed]: {whole[i][0]}" for i, r in zip(mine["id"], mine["reason"]))
     FlagStore.for_dataset(load_dataset(sample_data_dir()).source).remove(mine["id"])  # the shared cache is shared
 
+    # another reference is another comparison: what the page derives from it (the diagnostic's
+    # reasons, kept per comparison) follows it, never the first comparison's
+    at.selectbox(key="compare_reference").set_value("gmm").run()
+    at.selectbox(key="diag_pick").set_value("underrepresented[collapsed]").run()
+    assert not at.exception, at.exception
+    _, other = cached_comparison(result.embeddings, result.items, reference="gmm")
+    n = len(reasons_of(other, "underrepresented[collapsed]"))
+    assert n != len(whole)  # so that reasons kept from the first comparison would show
+    assert [c.value for c in at.caption if c.value.startswith(f"{n:,} items flagged by underrepresented[collapsed]")]
+
 
 @pytest.mark.slow
 def test_explore_colours_and_filters_by_a_diagnostic(sample_page):
