@@ -191,3 +191,19 @@ def test_long_candidate_lists_are_searched_and_reranked_a_few_queries_at_a_time(
     blocked = graph.search(x[:300], k=200, ef=64)
     np.testing.assert_array_equal(whole[0], blocked[0])
     np.testing.assert_array_equal(whole[1], blocked[1])
+
+
+def test_exact_neighbours_are_the_same_bits_whatever_the_blas_thread_count(rng):
+    # a Ray task runs BLAS on one thread, this process on several: their graphs must agree exactly
+    from threadpoolctl import threadpool_limits
+
+    x = rng.normal(size=(600, 48)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    with threadpool_limits(1):
+        one = exact_cross_knn(x, x, k=7, exclude_self=True)
+    with threadpool_limits(2):
+        two = exact_cross_knn(x, x, k=7, exclude_self=True)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+    brute = np.sqrt(((x[:, None, :].astype(np.float64) - x[one[0]]) ** 2).sum(-1))
+    np.testing.assert_allclose(one[1], brute, atol=1e-3)  # and they are the distances

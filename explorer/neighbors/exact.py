@@ -65,13 +65,37 @@ def cross_knn(queries: np.ndarray, base: np.ndarray, *, k: int = 1,
         raise ValueError(f"k must be between 1 and {len(base) - int(exclude_self)}, got {k}")
     indices = np.empty((len(queries), k), dtype=np.int64)
     distances = np.empty((len(queries), k), dtype=np.float32)
-    for rows, d2 in distance_blocks(queries, base):
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    b = np.ascontiguousarray(base, dtype=np.float32)
+    for rows, d2 in distance_blocks(q, b):
         if exclude_self:
             local = np.arange(rows.stop - rows.start)
             d2[local, local + rows.start] = np.inf
         part = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < d2.shape[1] else np.tile(np.arange(k), (len(d2), 1))
-        part_d = np.take_along_axis(d2, part, axis=1)
+        # the block's matrix product rounds differently with the BLAS thread count (OpenBLAS 0.3.31:
+        # 1.2e-7 between 1 and 2 threads), so a Ray task's graph would differ from this process's:
+        # the k found are measured again without BLAS, the same wherever they run
+        part_d = pair_sq_distances(q[rows], b, part)
         order = np.lexsort((part, part_d), axis=1)
         indices[rows] = np.take_along_axis(part, order, axis=1)
         distances[rows] = np.sqrt(np.take_along_axis(part_d, order, axis=1))
     return indices, distances
+
+
+def pair_sq_distances(queries: np.ndarray, base: np.ndarray, found: np.ndarray, *, chunk: int = 4096) -> np.ndarray:
+    """Squared Euclidean distances from each query to its ``found`` base rows (float32, clipped at
+    0), by einsum loops that give the same bits whatever the thread count.
+
+    >>> pair_sq_distances(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0], [1.0, 0.0]]), np.array([[0, 1]])).tolist()
+    [[25.0, 1.0]]
+    """
+    q = np.asarray(queries, dtype=np.float32)
+    b = np.asarray(base, dtype=np.float32)
+    out = np.empty(found.shape, dtype=np.float32)
+    sq_q = np.einsum("ij,ij->i", q, q)
+    for start in range(0, len(q), chunk):
+        rows = slice(start, min(len(q), start + chunk))
+        near = b[found[rows]]  # (rows, k, d): 40 MB at 4,096 rows, k = 10, d = 256
+        sq_b = np.einsum("ijd,ijd->ij", near, near)
+        out[rows] = sq_q[rows, None] + sq_b - 2.0 * np.einsum("ijd,id->ij", near, q[rows])
+    return np.maximum(out, 0.0, out=out)
