@@ -126,6 +126,48 @@ def test_cli_score_and_contributions_match_the_local_cli(cluster, tmp_path, rng,
         np.testing.assert_allclose(b.loc[a.index, column], a[column], rtol=1e-9, atol=1e-12)
 
 
+def test_centred_cosine_on_ray_equals_the_local_cli_with_its_contributions(cluster, tmp_path, rng, capsys):
+    x = clustered(rng, n=1200) + 3.0  # a shared offset: the mean direction centring takes out
+    x[7] = (x.sum(0) - x[7]) / (len(x) - 1)  # now the mean itself: a row at the centre has an axis of its own
+    np.save(tmp_path / "embeddings.npy", x)
+    pd.DataFrame({"id": [f"item-{i}" for i in range(len(x))]}).to_parquet(tmp_path / "items.parquet")
+    args = ["score", str(tmp_path / "embeddings.npy"), "--json", "--kernel", "centred", "--contributions"]
+    assert main([*args, str(tmp_path / "local.parquet")]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert main([*args, str(tmp_path / "shards"), "--ray"]) == 0
+    dist = json.loads(capsys.readouterr().out)
+    dist.pop("ray"), dist.pop("contribution_shards")
+    assert dist["kernel"] == "centred" and dist["centre"] == "pooled mean of 1,200 items"
+    assert dist["kernel_describe"] == local["kernel_describe"] == "centred cosine (centre: pooled mean of 1,200 items)"
+    assert {k: v for k, v in dist.items() if k not in ("scores", "contributions", "effective_rank")} == \
+        {k: v for k, v in local.items() if k not in ("scores", "contributions", "effective_rank")}
+    # the means are summed in other blocks and orders: float32 rows may round apart in the last bit
+    assert_scores_close(dist["scores"], local["scores"], rtol=1e-6)
+    assert dist["scores"]["1"] > 1.5 * json.loads(_cosine_scores(tmp_path, capsys))["scores"]["1"]
+    a = pd.read_parquet(tmp_path / "local.parquet").set_index("id")
+    b = pd.read_parquet(tmp_path / "shards").set_index("id").loc[a.index]
+    for column in ("entropy", "loo_delta", "crowdedness"):
+        np.testing.assert_allclose(b[column], a[column], rtol=1e-5, atol=1e-9)
+    # Ray Data shards take the same two passes; with no row at the centre, its axis is dropped again
+    y = clustered(rng, n=900) + 3.0
+    ids = [f"r{i}" for i in range(len(y))]
+    write_shards(tmp_path / "parts", y, ids, parts=3)
+    source = open_source(str(tmp_path / "parts"), ray=cluster)
+    shards = RayVendi(q=ORDERS, kernel="centred", block_rows=250).fit(source, ray=cluster, vectors=True)
+    one = VendiAnalysis(q=ORDERS, kernel="centred").fit(y)
+    assert not shards.extra_axis_ and shards.spectrum_.eigenvectors.shape[0] == y.shape[1]
+    assert shards.spectrum_.n_dropped == one.spectrum_.n_dropped
+    assert_scores_close(shards.scores_, one.scores_, rtol=1e-6)
+    shards.write_contributions(source, tmp_path / "contrib", ray=cluster)
+    got = pd.read_parquet(tmp_path / "contrib").set_index("id").loc[ids]
+    np.testing.assert_allclose(got["entropy"], one.contributions_["entropy"], rtol=1e-5)
+
+
+def _cosine_scores(folder: Path, capsys) -> str:
+    assert main(["score", str(folder / "embeddings.npy"), "--json"]) == 0
+    return capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_parquet_shards_read_by_ray_data(cluster, tmp_path, rng):
     x = clustered(rng, n=900)

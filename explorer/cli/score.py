@@ -195,8 +195,6 @@ def run_ray(args: argparse.Namespace) -> int:
 
     if args.groups:
         raise InputError("--groups scores groups at equal n on one machine; drop --ray for it")
-    if args.kernel == "centred":
-        raise InputError("--ray streams the cosine and RBF kernels; centred cosine needs the mean first: drop --ray")
     if args.key:
         raise InputError("--key reads an .npz, which is read whole on one machine; with --ray give a .npy or "
                          "a folder of Parquet shards")
@@ -208,7 +206,8 @@ def run_ray(args: argparse.Namespace) -> int:
                             seed=args.seed).fit(source, ray=ray, vectors=bool(args.contributions))
         out = analysis.result().to_dict()
         out["effective_rank"] = analysis.effective_rank_
-        out["kernel_describe"] = kernel_line(args, sigma=analysis.plan_.sigma, method=analysis.plan_.method)
+        out["kernel_describe"] = kernel_line(args, sigma=analysis.plan_.sigma, method=analysis.plan_.method,
+                                             info=analysis.kernel_info_)
         if args.contributions:
             ids = _npy_ids(args, source.n) if source.kind == "npy" else None
             shards = analysis.write_contributions(source, args.contributions, ray=ray, ids=ids)
