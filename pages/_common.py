@@ -25,7 +25,7 @@ from explorer.store.thumbnails import thumbnail_files
 from explorer.store.work import JobProgress, SharedWork
 from pages._flags import STORE_ERRORS, problem_line
 from pages._grid import image_grid
-from pages._notices import flagged_message, plural
+from pages._notices import flagged_message, notify, plural
 from pages._sidebar import Choice
 
 
@@ -310,7 +310,8 @@ def page_slice(n: int, *, key: str, size: int = PAGE_SIZE) -> slice:
 
 
 def flag_form(ids: list[str], flags, *, key: str = "flag_selection") -> None:
-    """Flag ``ids`` with a reason typed by the user."""
+    """Flag ``ids`` with a reason typed by the user. Called inside a map's fragment: a new flag
+    reruns the whole page, so that the sidebar's flags and the "only flagged" filter show it."""
     with st.form(key, clear_on_submit=True):
         reason = st.text_input("Reason", placeholder="e.g. off-topic, duplicate, blurry")
         if st.form_submit_button(f"Flag {plural(len(ids), 'selected item')}", icon=":material/flag:"):
@@ -319,7 +320,8 @@ def flag_form(ids: list[str], flags, *, key: str = "flag_selection") -> None:
             except STORE_ERRORS as err:  # disk full, a locked or damaged database: said, nothing claimed saved
                 st.error(f"The flags were not saved: {problem_line(err)}", icon=":material/error:")
             else:
-                st.toast(flagged_message(added, len(ids)), icon=":material/flag:")
+                notify(flagged_message(added, len(ids)))
+                st.rerun(scope="app")
 
 
 NEUTRAL = "#9aa5b1"

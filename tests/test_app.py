@@ -16,6 +16,7 @@ from explorer.embed.pipeline import embed_dataset
 from explorer.embed.registry import get_embedder
 from explorer.metrics.equal_n import group_scores
 from explorer.metrics.kernel_rows import kernel_rows
+from explorer.store.flags import FlagStore
 from pages._common import NEUTRAL
 
 
@@ -211,6 +212,20 @@ def test_explore_box_selection_paging_and_a_clicked_item(sample_page):
     assert shown_score(at, "VS q=1") == pytest.approx(expected, abs=0.0051)  # shown to 2 decimals
     grid = image_grids(at)[0]
     assert len(grid) == 24 and all(jpeg[:2] == b"\xff\xd8" for jpeg, _ in grid)
+    # flagging the selection (inside the map's fragment) reruns the page: the sidebar counts it at once
+    store = FlagStore.for_dataset(load_dataset(sample_data_dir()).source)
+    before = store.table()["id"].nunique()
+    next(t for t in at.text_input if t.label == "Reason").input("app test flag")
+    next(b for b in at.button if b.label == f"Flag {inside.sum():,} selected items").click().run()
+    assert not at.exception, at.exception
+    mine = store.table().query("reason == 'app test flag'")["id"]
+    try:
+        assert len(mine) == inside.sum() and store.table()["id"].nunique() > before
+        assert [p.proto.popover.label for p in at.sidebar.get("popover")] == \
+            [f"Flags: {store.table()['id'].nunique():,} item(s)"]
+        assert f"Flagged {inside.sum():,} items" in [t.value for t in at.toast]
+    finally:
+        store.remove(mine.tolist(), reason="app test flag")  # the shared cache is shared
     # the grid pages through the whole selection
     pages = at.number_input(key=next(k for k in at.session_state if str(k).startswith("explore_page:")))
     assert pages.max == -(-int(inside.sum()) // 24)
