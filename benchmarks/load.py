@@ -88,18 +88,22 @@ def cpu_seconds(pid: int) -> float:
 def measured_round(url: str, sessions: int, seconds: float, client: str, server: int) -> dict[str, list[float]]:
     """A round, and the server's share of the machine during it: its CPU seconds per action and
     the cores it kept busy. When the server keeps well under one core busy while the users wait
-    longer, the wait is the browsers' (they share these cores), not the server's."""
-    cpu, mine, start = cpu_seconds(server), cpu_seconds(os.getpid()), time.monotonic()
+    longer, the wait is the browsers' (they share these cores), not the server's; near one core,
+    it is Python's GIL (one process runs one thread of Python at a time)."""
+    # this process's tree holds the server too (started by it): the clients' share is the difference
+    cpu, everything, start = cpu_seconds(server), cpu_seconds(os.getpid()), time.monotonic()
     timings = asyncio.run(round_of(url, sessions, seconds, client))
-    cpu, mine, wall = cpu_seconds(server) - cpu, cpu_seconds(os.getpid()) - mine, time.monotonic() - start
+    cpu, everything, wall = cpu_seconds(server) - cpu, cpu_seconds(os.getpid()) - everything, time.monotonic() - start
+    mine, cores = everything - cpu, os.cpu_count() or 1
     actions = max(1, sum(map(len, timings.values())))
     print(f"    server: {cpu:.1f} CPU s over {wall:.0f} s, {cpu / actions:.2f} CPU s an action, "
-          f"{cpu / wall:.2f} of {os.cpu_count()} cores busy; the clients (this process and its "
-          f"browsers): {mine / actions:.2f} CPU s an action, {mine / wall:.2f} cores; "
+          f"{cpu / wall:.2f} of {cores} cores busy; the clients: {mine / actions:.3f} CPU s an action "
+          f"(browsers: only while they live), {mine / wall:.2f} cores; "
           f"{actions / wall / sessions:.2f} actions/s a user", flush=True)
-    if (cpu + mine) / wall > 0.9 * (os.cpu_count() or 1):
-        print("    the machine was full (server and clients together): a longer wait here is the machine's, "
-              "whatever the server does", flush=True)
+    if sessions > 1:  # users asking back to back queue for the cores, whatever serves them
+        print(f"    floor for {sessions} users asking back to back on {cores} cores: {sessions} x "
+              f"{cpu / actions:.2f} CPU s / {cores} = {sessions * cpu / actions / cores:.2f} s an action on average",
+              flush=True)
     return timings
 
 

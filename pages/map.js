@@ -83,22 +83,29 @@ export default function (component) {
   s.setTriggerValue = setTriggerValue;
   s.data = data;
   update(s);
-  return () => {};
+  const mine = s.wake;
+  return () => { if (s.wake === mine) unwait(s); };  // a late cleanup of an earlier call leaves a newer wait
+}
+
+function unwait(s) {
+  for (const [digest, waiting] of REGISTRY.waiting) {
+    const rest = waiting.filter((wake) => wake !== s.wake);
+    if (rest.length) REGISTRY.waiting.set(digest, rest); else REGISTRY.waiting.delete(digest);
+  }
 }
 
 function update(s) {
   const data = s.data;
   const entry = REGISTRY.tables.get(data.points);
-  if (!entry) {  // the points element has not been drawn yet: draw when it has
-    const waiting = REGISTRY.waiting.get(data.points) || [];
-    if (!waiting.includes(s.wake)) {
-      s.wake = s.wake || (() => update(s));
-      REGISTRY.waiting.set(data.points, [...waiting, s.wake]);
-    }
+  // the points this map already draws need no registry entry (it may have been let go meanwhile)
+  const table = entry ? entry.table : (s.table && s.table.digest === data.points ? s.table : null);
+  if (!table) {  // the points element has not been drawn yet: draw when it has
+    unwait(s);
+    s.wake = () => update(s);
+    REGISTRY.waiting.set(data.points, [...(REGISTRY.waiting.get(data.points) || []), s.wake]);
     s.el.count.textContent = "loading the points…";
     return;
   }
-  const table = entry.table;
   // a new hover card alone redraws only the card: a million points take a quarter second to draw
   const style = JSON.stringify([data.mode, data.names, data.palette, data.vmin, data.vmax, data.title, data.height]);
   let redraw = s.table !== table || s.style !== style;
@@ -135,6 +142,8 @@ function update(s) {
   if (redraw) {
     drawLegend(s);
     render(s);
+  } else {
+    showCount(s);
   }
   showTip(s);
 }
@@ -246,6 +255,10 @@ function render(s) {
   }
   s.grid = { cell, gw, gh, starts: counts, items, px, py };
   drawShape(s, ctx);
+  showCount(s);
+}
+
+function showCount(s) {
   s.el.count.textContent = s.mask ? `${s.selected.toLocaleString()} selected of ${s.n.toLocaleString()}`
     : `${s.n.toLocaleString()} points`;
 }

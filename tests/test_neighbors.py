@@ -199,6 +199,7 @@ def test_exact_neighbours_are_the_same_bits_whatever_the_blas_thread_count(rng):
 
     x = rng.normal(size=(600, 48)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x[100:110] = x[5]  # exact copies: ten neighbours tied at the k-th place, settled by index
     with threadpool_limits(1):
         one = exact_cross_knn(x, x, k=7, exclude_self=True)
     with threadpool_limits(2):
@@ -207,3 +208,4 @@ def test_exact_neighbours_are_the_same_bits_whatever_the_blas_thread_count(rng):
     np.testing.assert_array_equal(one[1], two[1])
     brute = np.sqrt(((x[:, None, :].astype(np.float64) - x[one[0]]) ** 2).sum(-1))
     np.testing.assert_allclose(one[1], brute, atol=1e-3)  # and they are the distances
+    assert one[0][5].tolist() == list(range(100, 107)) and np.all(one[1][5] < 1e-3)

@@ -16,8 +16,10 @@ def test_categories_and_texts_come_back_exactly_and_every_array_stays_aligned(rn
     np.testing.assert_array_equal(back["y"], xy[:, 1])
     np.testing.assert_array_equal(back["c"], codes)
     assert back["t"] == texts and back["digest"] == packed.digest
-    # the browser makes Float32Array / Uint32Array views: each block starts at a multiple of 4
-    assert HEADER % 4 == 0 and (HEADER + 8 * n + 2 * n + (-2 * n % 4)) % 4 == 0
+    # the browser makes Float32Array / Uint32Array views: the texts' offsets start at a multiple of 4
+    offsets_at = HEADER + 8 * n + 2 * n + (-2 * n % 4)
+    assert HEADER % 4 == 0 and offsets_at % 4 == 0
+    assert np.frombuffer(packed.blob, "<u4", 1, offsets_at + 4 * n)[0] == len(packed.blob) - offsets_at - 4 * (n + 1)
 
 
 def test_colour_values_keep_nan_and_the_blob_has_no_texts_unless_given(rng):
@@ -38,6 +40,7 @@ def test_the_digest_follows_the_content_and_a_damaged_blob_is_refused(rng):
     moved = xy.copy()
     moved[42, 0] += 1e-3
     assert pack_points(moved, categories=np.arange(100) % 4).digest != a.digest
+    assert pack_points(np.zeros((0, 2)), values=np.zeros(0)).digest != pack_points(np.zeros((0, 2))).digest
     damaged = bytearray(a.blob)
     damaged[HEADER + 5] ^= 1
     with pytest.raises(ValueError, match="digest"):

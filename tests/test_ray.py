@@ -27,6 +27,7 @@ from explorer.distributed.session import import_ray, ray_session, resolve_addres
 from explorer.distributed.sources import open_source  # noqa: E402
 from explorer.embed.models.base import TorchImageEmbedder  # noqa: E402
 from explorer.embed.models.pixels import PixelEmbedder  # noqa: E402
+from explorer.metrics.kernel_rows import centred_rows  # noqa: E402
 from explorer.metrics.vendi import VendiAnalysis  # noqa: E402
 
 ray = pytest.importorskip("ray")
@@ -127,8 +128,9 @@ def test_cli_score_and_contributions_match_the_local_cli(cluster, tmp_path, rng,
 
 
 def test_centred_cosine_on_ray_equals_the_local_cli_with_its_contributions(cluster, tmp_path, rng, capsys):
-    x = clustered(rng, n=1200) + 3.0  # a shared offset: the mean direction centring takes out
+    x = clustered(rng, n=1200).astype(np.float64) + 3.0  # a shared offset: the direction centring takes out
     x[7] = (x.sum(0) - x[7]) / (len(x) - 1)  # now the mean itself: a row at the centre has an axis of its own
+    assert centred_rows(x, x.mean(0)).shape[1] == x.shape[1] + 1  # (float64: float32 would miss it by 8e-6)
     np.save(tmp_path / "embeddings.npy", x)
     pd.DataFrame({"id": [f"item-{i}" for i in range(len(x))]}).to_parquet(tmp_path / "items.parquet")
     args = ["score", str(tmp_path / "embeddings.npy"), "--json", "--kernel", "centred", "--contributions"]
@@ -148,6 +150,12 @@ def test_centred_cosine_on_ray_equals_the_local_cli_with_its_contributions(clust
     b = pd.read_parquet(tmp_path / "shards").set_index("id").loc[a.index]
     for column in ("entropy", "loo_delta", "crowdedness"):
         np.testing.assert_allclose(b[column], a[column], rtol=1e-5, atol=1e-9)
+    # five blocks, the row at the centre in one of them: its axis is kept, as in the local rows
+    blocks = RayVendi(q=ORDERS, kernel="centred", block_rows=250).fit(open_source(str(tmp_path / "embeddings.npy")),
+                                                                      ray=cluster, vectors=True)
+    alone = VendiAnalysis(q=ORDERS, kernel="centred", contributions=False).fit(x)
+    assert blocks.n_blocks_ == 5 and blocks.extra_axis_ and blocks.spectrum_.eigenvectors.shape[0] == x.shape[1] + 1
+    assert_scores_close(blocks.scores_, alone.scores_, rtol=1e-6)
     # Ray Data shards take the same two passes; with no row at the centre, its axis is dropped again
     y = clustered(rng, n=900) + 3.0
     ids = [f"r{i}" for i in range(len(y))]

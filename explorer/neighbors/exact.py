@@ -13,6 +13,7 @@ import numpy as np
 # distances held at once: 16 MB of float32. Measured, 30k x 30k x 256 on 2 cores: 9.5 s against
 # 15.7 s with 128 MB blocks (cache-friendlier), and a tenth of the peak memory
 BLOCK_ENTRIES = 1 << 22
+SPARE = 8  # candidates beyond k measured again (see cross_knn)
 
 
 def knn(x: np.ndarray, *, k: int, include_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -67,22 +68,27 @@ def cross_knn(queries: np.ndarray, base: np.ndarray, *, k: int = 1,
     distances = np.empty((len(queries), k), dtype=np.float32)
     q = np.ascontiguousarray(queries, dtype=np.float32)
     b = np.ascontiguousarray(base, dtype=np.float32)
+    # a block's matrix product rounds differently with the BLAS thread count (OpenBLAS 0.3.31:
+    # 1.2e-7 between 1 and 2 threads), so a Ray task's graph would differ from this process's:
+    # SPARE more candidates than asked are measured again without BLAS and the k nearest kept, so
+    # near ties at the k-th neighbour are settled by the same bits wherever the search runs
+    wide = min(k + SPARE, len(b))
     for rows, d2 in distance_blocks(q, b):
         if exclude_self:
             local = np.arange(rows.stop - rows.start)
             d2[local, local + rows.start] = np.inf
-        part = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < d2.shape[1] else np.tile(np.arange(k), (len(d2), 1))
-        # the block's matrix product rounds differently with the BLAS thread count (OpenBLAS 0.3.31:
-        # 1.2e-7 between 1 and 2 threads), so a Ray task's graph would differ from this process's:
-        # the k found are measured again without BLAS, the same wherever they run
+        part = (np.argpartition(d2, wide - 1, axis=1)[:, :wide] if wide < d2.shape[1]
+                else np.tile(np.arange(wide), (len(d2), 1)))
         part_d = pair_sq_distances(q[rows], b, part)
-        order = np.lexsort((part, part_d), axis=1)
+        if exclude_self:
+            part_d[part == np.arange(rows.start, rows.stop)[:, None]] = np.inf
+        order = np.lexsort((part, part_d), axis=1)[:, :k]
         indices[rows] = np.take_along_axis(part, order, axis=1)
         distances[rows] = np.sqrt(np.take_along_axis(part_d, order, axis=1))
     return indices, distances
 
 
-def pair_sq_distances(queries: np.ndarray, base: np.ndarray, found: np.ndarray, *, chunk: int = 4096) -> np.ndarray:
+def pair_sq_distances(queries: np.ndarray, base: np.ndarray, found: np.ndarray) -> np.ndarray:
     """Squared Euclidean distances from each query to its ``found`` base rows (float32, clipped at
     0), by einsum loops that give the same bits whatever the thread count.
 
@@ -93,9 +99,10 @@ def pair_sq_distances(queries: np.ndarray, base: np.ndarray, found: np.ndarray, 
     b = np.asarray(base, dtype=np.float32)
     out = np.empty(found.shape, dtype=np.float32)
     sq_q = np.einsum("ij,ij->i", q, q)
+    chunk = max(1, BLOCK_ENTRIES // max(1, found.shape[1] * b.shape[1]))  # rows x k x d floats: 16 MB
     for start in range(0, len(q), chunk):
         rows = slice(start, min(len(q), start + chunk))
-        near = b[found[rows]]  # (rows, k, d): 40 MB at 4,096 rows, k = 10, d = 256
+        near = b[found[rows]]
         sq_b = np.einsum("ijd,ijd->ij", near, near)
         out[rows] = sq_q[rows, None] + sq_b - 2.0 * np.einsum("ijd,id->ij", near, q[rows])
     return np.maximum(out, 0.0, out=out)
