@@ -61,7 +61,10 @@ def draw_map(xy: np.ndarray, *, key: str, categories: np.ndarray | None = None, 
     # the points travel in an element of their own, which stays cached in the browser while the
     # selection and the hover card change (explorer/maps/packed.py)
     data["points"] = packed.digest
-    data["selection"] = st.session_state.get(f"{key}:shape")
+    # the selection as the browser last sent it (the component's state is there before the call):
+    # the run before's would make the map draw the previous shape when anything else changed too
+    current = st.session_state.get(key)
+    data["selection"] = current.get("selection") if hasattr(current, "get") else st.session_state.get(f"{key}:shape")
     with st.container(gap=None):  # the points' empty element adds no gap above the map
         _points_component()(key=f"{key}:points", data=packed.blob, height=0)
         result = _component()(key=key, data=data, default={"selection": None, "hover": None}, height=height + 80,

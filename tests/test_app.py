@@ -206,6 +206,7 @@ def test_explore_box_selection_paging_and_a_clicked_item(sample_page):
     corner = [float(xy[:, 0].min()) - 1, float(xy[:, 1].min()) - 1]
     middle = [float(np.median(xy[:, 0])), float(np.median(xy[:, 1]))]
     drive_map(at, selection={"box": [corner, middle]})
+    assert map_points(at)[1]["selection"] == {"box": [corner, middle]}  # this run's shape, not the run before's
     inside = in_box(xy, x=(corner[0], middle[0]), y=(corner[1], middle[1]))
     assert at.subheader[0].value == f"Selection: {inside.sum():,} items"
     expected = vendi_scores(kernel_rows(result.embeddings, kernel="centred")[0][inside], q=[1.0]).scores[1.0]
