@@ -3,6 +3,7 @@ value, box and lasso selections answered over every item, clicks (also while las
 cards with the item's thumbnail or first words."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.maps.packed import pack_points
-from pages._common import NEUTRAL, set_colours
+from explorer.maps.packed import PackedPoints, pack_points
+from pages._common import NEUTRAL, memoized, set_colours
 
 HERE = Path(__file__).resolve().parent
 CATEGORY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -56,8 +57,8 @@ def draw_map(xy: np.ndarray, *, key: str, categories: np.ndarray | None = None, 
     else:
         colour["categories"] = None if categories is None else np.asarray(categories, np.uint16)
         data.update(mode="category", names=list(names or []), palette=list(palette or ["#1f77b4"]))
-    packed = pack_points(xy, texts=texts if texts is not None and len(texts) <= MAX_HOVER_TEXTS else None,
-                         **colour)
+    packed = packed_points(xy, texts=texts if texts is not None and len(texts) <= MAX_HOVER_TEXTS else None,
+                           **colour)
     # the points travel in an element of their own, which stays cached in the browser while the
     # selection and the hover card change (explorer/maps/packed.py)
     data["points"] = packed.digest
@@ -75,6 +76,24 @@ def draw_map(xy: np.ndarray, *, key: str, categories: np.ndarray | None = None, 
     hover = getattr(result, "hover", None)
     click = getattr(result, "click", None)
     return MapEvents(selection, None if hover is None else int(hover), None if click is None else int(click))
+
+
+def packed_points(xy: np.ndarray, *, texts: list[str] | None, **colour) -> PackedPoints:
+    """:func:`pack_points`, once per content: a hover or a lasso reruns the map's fragment with the
+    same points (packing the hover texts was 4% of the server's CPU under load, benchmarks/load.py).
+    The key is a digest of the arrays (10 ms at 1M) and the texts' tuple hash (Python caches each
+    string's hash), checked against the texts themselves on a hit."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in (xy, colour.get("categories"), colour.get("values")):
+        if part is not None:
+            h.update(np.ascontiguousarray(part).view(np.uint8).ravel())
+            h.update(str(np.asarray(part).dtype).encode())
+        h.update(b"|")
+    key = ("packed-points", h.hexdigest(), None if texts is None else (len(texts), hash(tuple(texts))))
+    packed, kept = memoized(key, lambda: (pack_points(xy, texts=texts, **colour), texts))
+    if kept is not None and kept != texts:  # a hash collision of the texts: never another table's points
+        return pack_points(xy, texts=texts, **colour)
+    return packed
 
 
 def colour_of(values: np.ndarray, *, scale: bool, sets: list[str] | None = None,

@@ -59,3 +59,19 @@ def test_bad_arguments_say_what_is_wrong(rng):
         pack_points(xy, categories=np.zeros(4, int), values=np.zeros(4))
     with pytest.raises(ValueError, match="shape"):
         pack_points(np.zeros(4))
+
+
+def test_the_app_packs_the_same_points_once_and_new_texts_again(rng, monkeypatch):
+    import pages._map as page_map
+
+    calls = []
+    monkeypatch.setattr(page_map, "pack_points", lambda xy, **kw: calls.append(1) or pack_points(xy, **kw))
+    xy, codes = rng.normal(size=(300, 2)), rng.integers(0, 5, 300)
+    texts = [f"item {i}" for i in range(300)]
+    first = page_map.packed_points(xy, texts=texts, categories=codes)
+    again = page_map.packed_points(xy.copy(), texts=list(texts), categories=codes.copy())  # equal, not the same
+    assert len(calls) == 1 and again.blob == first.blob
+    renamed = page_map.packed_points(xy, texts=texts[:-1] + ["renamed"], categories=codes)
+    recoloured = page_map.packed_points(xy, texts=texts, values=codes.astype(float))
+    assert len(calls) == 3 and len({first.digest, renamed.digest, recoloured.digest}) == 3
+    assert unpack_points(renamed.blob)["t"][-1] == "renamed"
