@@ -55,7 +55,6 @@ st.dataframe(pd.DataFrame(diversity), hide_index=True, width="stretch")
 st.dataframe(pd.DataFrame(fidelity), hide_index=True, width="stretch")
 
 
-
 def spectra_figure() -> go.Figure:
     figure = go.Figure()
     for name, values in [(reference, summary["reference_scores"]["spectrum"]),
